@@ -1,0 +1,84 @@
+# mod_subinterp — build, run and test.  `make run` serves an app, `make test` runs the suite.
+# Python: CPython >= 3.13 with a shared libpython, found by tools/find-python (PYTHON=... overrides).
+
+SHELL        := /bin/bash
+.DEFAULT_GOAL := all
+APXS         ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+HTTPD        ?= $(shell command -v apache2 2>/dev/null || echo /usr/sbin/apache2)
+BUILD        := build
+VENV         := .venv
+APP          ?= examples/hello.py
+PORT         ?= 8000
+PYTEST_ARGS  ?=
+
+# Resolved once per make run; an empty PY_EXE means no usable Python (the build target says why).
+PY_FOUND     := $(shell tools/find-python 2>/dev/null)
+ifneq ($(PY_FOUND),)
+$(BUILD)/python.mk: tools/pyconfig.py
+	@mkdir -p $(BUILD)
+	@$(PY_FOUND) tools/pyconfig.py > $@.tmp && mv $@.tmp $@
+-include $(BUILD)/python.mk
+endif
+
+comma        := ,
+SOURCES      := mod_subinterp.c $(wildcard src/*.c)
+HEADERS      := $(wildcard src/*.h)
+MODULE       := .libs/mod_subinterp.so
+WARNINGS     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unused-parameter
+EXTRA_CFLAGS ?= -O2
+EXTRA_LDFLAGS ?=
+
+.PHONY: all module module-path deps apache venv access run test clean distclean check-python
+
+all: module
+
+check-python:
+	@if [ -z "$(PY_FOUND)" ]; then tools/find-python; exit 1; fi
+
+module: check-python $(MODULE)
+
+$(MODULE): $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
+	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (installs apache2-dev)"; exit 1; }
+	$(APXS) -c -o mod_subinterp.la \
+	    -Wc,-std=gnu11 $(addprefix -Wc$(comma),$(WARNINGS) $(EXTRA_CFLAGS)) -I$(PY_INCLUDE) -Isrc \
+	    -DSI_DEFAULT_PYTHON_HOME='\"$(PY_HOME)\"' \
+	    -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-Wl,-rpath,$(PY_LIBDIR) $(addprefix -Wl$(comma),$(EXTRA_LDFLAGS)) \
+	    $(SOURCES) > $(BUILD)/apxs.log 2>&1 || { cat $(BUILD)/apxs.log; exit 1; }
+	@grep -E '(warning|error):' $(BUILD)/apxs.log || true
+
+module-path: module
+	@echo $(CURDIR)/$(MODULE)
+
+# --- dependencies -------------------------------------------------------------------------------
+deps: apache venv access
+
+apache:
+	@if ! command -v $(APXS) >/dev/null || ! [ -x $(HTTPD) ]; then \
+	    echo "Installing Debian's apache2 and apache2-dev"; \
+	    if [ "$$(id -u)" != 0 ]; then echo "make deps needs root for apt-get (or install apache2 apache2-dev yourself)"; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2 apache2-dev >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-test.txt | check-python
+	@test -x $(VENV)/bin/python || $(PY_FOUND) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+# Apache children run as an unprivileged user; they must be able to read the Python runtime.
+access: check-python
+	@tools/grant-apache-access $(PY_STDLIB)/os.py $(PY_LIBDIR)
+
+# --- running ------------------------------------------------------------------------------------
+run: module apache access
+	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
+
+test: deps module
+	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf .libs *.la *.lo *.slo *.o src/.libs src/*.lo src/*.slo src/*.o $(BUILD)
+
+distclean: clean
+	rm -rf $(VENV)

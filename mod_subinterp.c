@@ -1,0 +1,88 @@
+/* mod_subinterp.c — serves WSGI apps from pools of own-GIL Python sub-interpreters.
+ *
+ * This file only wires Apache's hooks and directives to the code in src/: configuration
+ * (si_config), the child's Python runtime (si_runtime), and requests (si_request).
+ */
+#define SI_DECLARES_MODULE
+#include "si_common.h"
+#include "si_config.h"
+#include "si_runtime.h"
+#include "si_request.h"
+
+#include "ap_mpm.h"
+
+/* Claims URLs under a SubinterpScriptAlias before mod_alias can.  The script file becomes
+ * r->filename (plus the rest of the path, which the core's directory walk turns into path_info),
+ * so <Directory> access control applies to the script as it does for ScriptAlias. */
+static int si_translate_name(request_rec *r)
+{
+    if (!r->uri || r->uri[0] != '/')
+        return DECLINED;
+    si_mount_conf *mount = si_config_match(r->server, r->uri);
+    if (!mount)
+        return DECLINED;
+    ap_set_module_config(r->request_config, &subinterp_module, mount);
+    r->filename = apr_pstrcat(r->pool, mount->script, r->uri + strlen(mount->url), NULL);
+    r->handler = SI_HANDLER;
+    return OK;
+}
+
+static int si_handler(request_rec *r)
+{
+    if (!r->handler || strcmp(r->handler, SI_HANDLER) != 0)
+        return DECLINED;
+    si_mount_conf *mount = ap_get_module_config(r->request_config, &subinterp_module);
+    if (!mount)
+        return DECLINED;
+    return si_request_handle(r, mount);
+}
+
+static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    if (si_config_resolve(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;   /* refuses to start; the cause is logged */
+
+    for (server_rec *vs = s; vs; vs = vs->next) {
+        si_server_conf *conf = si_server_config(vs);
+        for (int i = 0; i < conf->pools->nelts; i++) {
+            si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
+            if (pool->server == vs && pool->mounts->nelts == 0)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs, "SI0112: SubinterpPool %s (%s) "
+                             "has no SubinterpScriptAlias; no interpreters are made for it",
+                             pool->name, pool->defined_at);
+        }
+    }
+    int threaded = 0;
+    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS && !threaded
+        && si_config_all_pools(ptemp, s)->nelts > 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0111: the %s MPM runs one request per "
+                     "child: interpreters of a pool cannot run in parallel; use event or worker",
+                     ap_show_mpm());
+    ap_add_version_component(pconf, "mod_subinterp/" SI_VERSION);
+    return OK;
+}
+
+static void si_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    si_runtime_child_init(pchild, s);
+}
+
+static void si_register_hooks(apr_pool_t *p)
+{
+    static const char *const before_alias[] = {"mod_alias.c", NULL};
+    ap_hook_translate_name(si_translate_name, NULL, before_alias, APR_HOOK_MIDDLE);
+    ap_hook_handler(si_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(si_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(si_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(subinterp) = {
+    STANDARD20_MODULE_STUFF,
+    si_config_create_dir,
+    si_config_merge_dir,
+    si_config_create_server,
+    si_config_merge_server,
+    si_directives,
+    si_register_hooks,
+    AP_MODULE_FLAG_ALWAYS_MERGE,
+};

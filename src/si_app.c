@@ -1,0 +1,139 @@
+/* si_app.c — sys.path set-up and app script loading inside an interpreter; traceback text.
+ *
+ * The loader is a few lines of Python run in each interpreter, so apps get an ordinary module:
+ * __file__, __spec__, relative imports from the script's directory, cached bytecode.
+ */
+#include "si_app.h"
+
+/* Apache truncates one log entry at MAX_STRING_LEN (8 KiB); keep a traceback well inside it. */
+#define SI_TRACEBACK_HEAD 1500
+#define SI_TRACEBACK_TAIL 5000
+
+static const char loader_source[] =
+    "import importlib.machinery, importlib.util, os, site, sys\n"
+    "def prepare(paths, venv_site):\n"
+    "    if venv_site:\n"
+    "        before = list(sys.path)\n"
+    "        site.addsitedir(venv_site)\n"
+    "        sys.path[:] = [p for p in sys.path if p not in before] + before\n"
+    "    sys.path[0:0] = [p for p in paths if p not in sys.path]\n"
+    "def load(name, path, attr):\n"
+    "    here = os.path.dirname(path)\n"
+    "    if here not in sys.path:\n"
+    "        sys.path.insert(0, here)\n"
+    "    loader = importlib.machinery.SourceFileLoader(name, path)\n"
+    "    spec = importlib.util.spec_from_file_location(name, path, loader=loader)\n"
+    "    module = importlib.util.module_from_spec(spec)\n"
+    "    sys.modules[name] = module\n"
+    "    try:\n"
+    "        loader.exec_module(module)\n"
+    "    except BaseException:\n"
+    "        sys.modules.pop(name, None)\n"
+    "        raise\n"
+    "    app = getattr(module, attr, None)\n"
+    "    if app is None:\n"
+    "        raise LookupError(f'{path} defines no WSGI callable named {attr!r}')\n"
+    "    if not callable(app):\n"
+    "        raise TypeError(f'{path}: {attr} is not callable')\n"
+    "    return app\n";
+
+static PyObject *loader_call(const char *function, PyObject *args)
+{
+    PyObject *globals = PyDict_New(), *result = NULL;
+    if (!globals)
+        goto done;
+    PyObject *code = Py_CompileString(loader_source, "<mod_subinterp loader>", Py_file_input);
+    if (!code)
+        goto done;
+    PyObject *rv = PyEval_EvalCode(code, globals, globals);
+    Py_DECREF(code);
+    if (!rv)
+        goto done;
+    Py_DECREF(rv);
+    PyObject *fn = PyDict_GetItemString(globals, function);   /* borrowed */
+    if (fn)
+        result = PyObject_CallObject(fn, args);
+done:
+    Py_XDECREF(globals);
+    return result;
+}
+
+static PyObject *str_list(apr_array_header_t *items)
+{
+    PyObject *list = PyList_New(0);
+    for (int i = 0; list && items && i < items->nelts; i++) {
+        PyObject *s = PyUnicode_DecodeFSDefault(APR_ARRAY_IDX(items, i, const char *));
+        if (!s || PyList_Append(list, s) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(s);
+    }
+    return list;
+}
+
+int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_conf *pool)
+{
+    apr_array_header_t *paths = apr_array_append(p, pool->python_path, global_path);
+    const char *venv_site = pool->virtualenv
+        ? apr_psprintf(p, "%s/lib/python%d.%d/site-packages", pool->virtualenv, PY_MAJOR_VERSION,
+                       PY_MINOR_VERSION)
+        : NULL;
+    PyObject *list = str_list(paths);
+    if (!list)
+        return -1;
+    PyObject *args = Py_BuildValue("(Nz)", list, venv_site);
+    if (!args)
+        return -1;
+    PyObject *rv = loader_call("prepare", args);
+    Py_DECREF(args);
+    Py_XDECREF(rv);
+    return rv ? 0 : -1;
+}
+
+PyObject *si_app_load(si_mount_conf *mount)
+{
+    PyObject *args = Py_BuildValue("(sss)", mount->module_name, mount->script, mount->callable);
+    if (!args)
+        return NULL;
+    PyObject *app = loader_call("load", args);
+    Py_DECREF(args);
+    return app;
+}
+
+const char *si_exception_text(apr_pool_t *p)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (!exc)
+        return "(no exception set)";
+    const char *text = NULL;
+    PyObject *traceback = PyImport_ImportModule("traceback"), *lines = NULL, *joined = NULL;
+    if (traceback)
+        lines = PyObject_CallMethod(traceback, "format_exception", "O", exc);
+    if (lines) {
+        PyObject *empty = PyUnicode_FromString("");
+        joined = empty ? PyUnicode_Join(empty, lines) : NULL;
+        Py_XDECREF(empty);
+    }
+    if (!joined) {
+        PyErr_Clear();
+        joined = PyObject_Repr(exc);   /* the traceback machinery itself failed */
+    }
+    const char *utf8 = joined ? PyUnicode_AsUTF8(joined) : NULL;
+    if (utf8) {
+        size_t len = strlen(utf8);
+        while (len > 0 && (utf8[len - 1] == '\n' || utf8[len - 1] == ' '))
+            len--;
+        if (len > SI_TRACEBACK_HEAD + SI_TRACEBACK_TAIL)
+            text = apr_psprintf(p, "%.*s\n  [... %zu bytes of traceback left out ...]\n%.*s",
+                                SI_TRACEBACK_HEAD, utf8,
+                                len - SI_TRACEBACK_HEAD - SI_TRACEBACK_TAIL,
+                                SI_TRACEBACK_TAIL, utf8 + len - SI_TRACEBACK_TAIL);
+        else
+            text = apr_pstrmemdup(p, utf8, len);
+    }
+    PyErr_Clear();
+    Py_XDECREF(joined);
+    Py_XDECREF(lines);
+    Py_XDECREF(traceback);
+    Py_DECREF(exc);
+    return text ? text : "(the exception could not be rendered)";
+}

@@ -1,0 +1,21 @@
+/* si_app.h — what runs inside an interpreter at start-up (sys.path, app scripts) and the
+ * rendering of Python exceptions for the error log. */
+#ifndef SI_APP_H
+#define SI_APP_H
+
+#include "si_common.h"
+#include "si_config.h"
+
+/* Prepends python-path entries and the pool's virtualenv to sys.path of the current interpreter.
+ * Returns -1 with a Python exception set. */
+int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_conf *pool);
+
+/* Imports mount's script as a module of the current interpreter and returns its callable (new
+ * reference), or NULL with a Python exception set. */
+PyObject *si_app_load(si_mount_conf *mount);
+
+/* Takes the current Python exception and renders its traceback (bounded for Apache's log line
+ * limit, keeping the end, where the cause is).  Never fails; clears the exception. */
+const char *si_exception_text(apr_pool_t *p);
+
+#endif

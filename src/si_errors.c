@@ -1,0 +1,162 @@
+/* si_errors.c — wsgi.errors: text the app writes goes to Apache's error log, a line an entry.
+ *
+ * PEP 3333 makes wsgi.errors a text stream; we log complete lines as they arrive and a partial
+ * line on flush() or when the request ends.  Lines are the app's own words, so they carry no SI
+ * code: they are logged at level error, tagged with the client and URL of the request.
+ */
+#include "si_request.h"
+
+typedef struct {
+    PyObject_HEAD
+    si_request *req;             /* NULL once the request is over */
+    server_rec *server;          /* for writes after the request ended */
+    PyObject *pending;           /* str: a line not yet ended, or NULL */
+} si_errors;
+
+static void log_line(si_errors *self, const char *text, Py_ssize_t len)
+{
+    if (self->req)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->req->r, "%.*s", (int)len, text);
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, self->server, "%.*s", (int)len, text);
+}
+
+/* Logs every complete line of self->pending (or all of it when `all`), keeping the rest. */
+static int emit(si_errors *self, int all)
+{
+    if (!self->pending)
+        return 0;
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(self->pending, &size);
+    if (!text)
+        return -1;
+    Py_ssize_t pos = 0;
+    for (;;) {
+        const char *nl = memchr(text + pos, '\n', size - pos);
+        if (!nl)
+            break;
+        log_line(self, text + pos, nl - (text + pos));
+        pos = nl - text + 1;
+    }
+    if (all && pos < size) {
+        log_line(self, text + pos, size - pos);
+        pos = size;
+    }
+    PyObject *rest = pos < size ? PyUnicode_FromStringAndSize(text + pos, size - pos) : NULL;
+    if (pos < size && !rest)
+        return -1;
+    Py_SETREF(self->pending, rest);
+    return 0;
+}
+
+static PyObject *errors_write(si_errors *self, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "wsgi.errors.write() takes str, not %.100s",
+                     Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    if (self->pending) {
+        PyObject *joined = PyUnicode_Concat(self->pending, text);
+        if (!joined)
+            return NULL;
+        Py_SETREF(self->pending, joined);
+    }
+    else {
+        self->pending = Py_NewRef(text);
+    }
+    if (emit(self, 0) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text));
+}
+
+static PyObject *errors_writelines(si_errors *self, PyObject *lines)
+{
+    PyObject *iter = PyObject_GetIter(lines), *line;
+    if (!iter)
+        return NULL;
+    while ((line = PyIter_Next(iter))) {
+        PyObject *rc = errors_write(self, line);
+        Py_DECREF(line);
+        if (!rc) {
+            Py_DECREF(iter);
+            return NULL;
+        }
+        Py_DECREF(rc);
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *errors_flush(si_errors *self, PyObject *unused)
+{
+    if (emit(self, 1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *errors_true(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_TRUE;
+}
+
+static PyObject *errors_false(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_FALSE;
+}
+
+static void errors_dealloc(si_errors *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    if (self->pending && emit(self, 1) < 0)
+        PyErr_Clear();
+    Py_XDECREF(self->pending);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyMethodDef errors_methods[] = {
+    {"write", (PyCFunction)errors_write, METH_O, "write(str): log complete lines"},
+    {"writelines", (PyCFunction)errors_writelines, METH_O, "writelines(iterable of str)"},
+    {"flush", (PyCFunction)errors_flush, METH_NOARGS, "log a partial line too"},
+    {"writable", errors_true, METH_NOARGS, NULL},
+    {"readable", errors_false, METH_NOARGS, NULL},
+    {"seekable", errors_false, METH_NOARGS, NULL},
+    {"isatty", errors_false, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PyType_Slot errors_slots[] = {
+    {Py_tp_dealloc, errors_dealloc},
+    {Py_tp_methods, errors_methods},
+    {Py_tp_doc, "wsgi.errors: a text stream into Apache's error log"},
+    {0, NULL},
+};
+
+PyType_Spec si_errors_spec = {
+    .name = "_subinterp.Errors",
+    .basicsize = sizeof(si_errors),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = errors_slots,
+};
+
+PyObject *si_errors_new(si_request *req)
+{
+    si_errors *self = PyObject_New(si_errors, req->st->errors_type);
+    if (!self)
+        return NULL;
+    self->req = req;
+    self->server = req->r->server;
+    self->pending = NULL;
+    return (PyObject *)self;
+}
+
+void si_errors_detach(PyObject *errors)
+{
+    si_errors *self = (si_errors *)errors;
+    if (emit(self, 1) < 0)
+        PyErr_Clear();
+    self->req = NULL;
+}

@@ -1,0 +1,89 @@
+/* si_module.c — the `_subinterp` module: definition, state, exec slot (see si_module.h). */
+#include "si_module.h"
+
+static int module_exec(PyObject *module)
+{
+    si_module_state *st = PyModule_GetState(module);
+#define SI_MAKE_TYPE(field, spec, name)                                                    \
+    st->field = (PyTypeObject *)PyType_FromModuleAndSpec(module, &spec, NULL);             \
+    if (!st->field || PyModule_AddType(module, st->field) < 0)                            \
+        return -1;
+    SI_MAKE_TYPE(input_type, si_input_spec, "Input")
+    SI_MAKE_TYPE(errors_type, si_errors_spec, "Errors")
+    SI_MAKE_TYPE(start_response_type, si_start_response_spec, "StartResponse")
+    SI_MAKE_TYPE(file_wrapper_type, si_file_wrapper_spec, "FileWrapper")
+#undef SI_MAKE_TYPE
+
+#define SI_INTERN_KEY(field, text) \
+    if (!(st->field = PyUnicode_InternFromString(text))) return -1;
+    SI_ENVIRON_KEYS(SI_INTERN_KEY)
+#undef SI_INTERN_KEY
+
+    st->wsgi_version_value = Py_BuildValue("(ii)", 1, 0);
+    st->version_value = PyUnicode_FromString(SI_VERSION);
+    if (!st->wsgi_version_value || !st->version_value)
+        return -1;
+    return PyModule_AddStringConstant(module, "version", SI_VERSION);
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    si_module_state *st = PyModule_GetState(module);
+    Py_VISIT(st->input_type);
+    Py_VISIT(st->errors_type);
+    Py_VISIT(st->start_response_type);
+    Py_VISIT(st->file_wrapper_type);
+    Py_VISIT(st->wsgi_version_value);
+    Py_VISIT(st->version_value);
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    si_module_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->input_type);
+    Py_CLEAR(st->errors_type);
+    Py_CLEAR(st->start_response_type);
+    Py_CLEAR(st->file_wrapper_type);
+    Py_CLEAR(st->wsgi_version_value);
+    Py_CLEAR(st->version_value);
+#define SI_CLEAR_KEY(field, text) Py_CLEAR(st->field);
+    SI_ENVIRON_KEYS(SI_CLEAR_KEY)
+#undef SI_CLEAR_KEY
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    module_clear(module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_subinterp",
+    .m_doc = "mod_subinterp's per-interpreter WSGI support types.",
+    .m_size = sizeof(si_module_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyObject *si_module_init(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
+
+PyObject *si_module_import(si_module_state **state)
+{
+    PyObject *module = PyImport_ImportModule("_subinterp");
+    if (module)
+        *state = PyModule_GetState(module);
+    return module;
+}

@@ -1,0 +1,77 @@
+/* si_module.h — the per-interpreter built-in module `_subinterp` and its state.
+ *
+ * Multi-phase init with Py_MOD_PER_INTERPRETER_GIL_SUPPORTED: every interpreter gets its own
+ * module object, its own heap types (wsgi.input, wsgi.errors, start_response,
+ * wsgi.file_wrapper) and its own interned environ keys.  Nothing Python-level lives in a C static.
+ */
+#ifndef SI_MODULE_H
+#define SI_MODULE_H
+
+#include "si_common.h"
+
+/* Environ keys interned once per interpreter: X(field, key) */
+#define SI_ENVIRON_KEYS(X)                                  \
+    X(REQUEST_METHOD, "REQUEST_METHOD")                     \
+    X(SCRIPT_NAME, "SCRIPT_NAME")                           \
+    X(PATH_INFO, "PATH_INFO")                               \
+    X(QUERY_STRING, "QUERY_STRING")                         \
+    X(CONTENT_TYPE, "CONTENT_TYPE")                         \
+    X(CONTENT_LENGTH, "CONTENT_LENGTH")                     \
+    X(SERVER_NAME, "SERVER_NAME")                           \
+    X(SERVER_PORT, "SERVER_PORT")                           \
+    X(SERVER_PROTOCOL, "SERVER_PROTOCOL")                   \
+    X(SERVER_SOFTWARE, "SERVER_SOFTWARE")                   \
+    X(SERVER_ADDR, "SERVER_ADDR")                           \
+    X(REMOTE_ADDR, "REMOTE_ADDR")                           \
+    X(REMOTE_PORT, "REMOTE_PORT")                           \
+    X(REMOTE_USER, "REMOTE_USER")                           \
+    X(AUTH_TYPE, "AUTH_TYPE")                               \
+    X(REQUEST_URI, "REQUEST_URI")                           \
+    X(REQUEST_SCHEME, "REQUEST_SCHEME")                     \
+    X(SCRIPT_FILENAME, "SCRIPT_FILENAME")                   \
+    X(DOCUMENT_ROOT, "DOCUMENT_ROOT")                       \
+    X(HTTPS, "HTTPS")                                       \
+    X(wsgi_version, "wsgi.version")                         \
+    X(wsgi_url_scheme, "wsgi.url_scheme")                   \
+    X(wsgi_input, "wsgi.input")                             \
+    X(wsgi_errors, "wsgi.errors")                           \
+    X(wsgi_multithread, "wsgi.multithread")                 \
+    X(wsgi_multiprocess, "wsgi.multiprocess")               \
+    X(wsgi_run_once, "wsgi.run_once")                       \
+    X(wsgi_input_terminated, "wsgi.input_terminated")       \
+    X(wsgi_file_wrapper, "wsgi.file_wrapper")               \
+    X(si_version, "mod_subinterp.version")                  \
+    X(si_pool, "mod_subinterp.pool")                        \
+    X(si_interpreter, "mod_subinterp.interpreter")          \
+    X(si_generation, "mod_subinterp.generation")            \
+    X(str_close, "close")                                   \
+    X(str_read, "read")                                     \
+    X(str_write, "write")                                   \
+    X(str_on, "on")                                         \
+    X(str_empty, "")
+
+typedef struct {
+    PyTypeObject *input_type;
+    PyTypeObject *errors_type;
+    PyTypeObject *start_response_type;
+    PyTypeObject *file_wrapper_type;
+    PyObject *wsgi_version_value;       /* (1, 0) */
+    PyObject *version_value;            /* SI_VERSION as str */
+#define SI_DECLARE_KEY(field, text) PyObject *field;
+    SI_ENVIRON_KEYS(SI_DECLARE_KEY)
+#undef SI_DECLARE_KEY
+} si_module_state;
+
+/* For PyImport_AppendInittab before Py_Initialize. */
+PyObject *si_module_init(void);
+
+/* Imports _subinterp in the current interpreter; returns a new reference and its state. */
+PyObject *si_module_import(si_module_state **state);
+
+/* Type specs and helpers implemented by the files that own each type. */
+extern PyType_Spec si_input_spec;
+extern PyType_Spec si_errors_spec;
+extern PyType_Spec si_start_response_spec;
+extern PyType_Spec si_file_wrapper_spec;
+
+#endif

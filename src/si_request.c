@@ -1,0 +1,197 @@
+/* si_request.c — one WSGI request from dispatch to the last byte (PEP 3333 "The Server Side").
+ *
+ * The worker thread takes an interpreter from the mount's pool, attaches its cached thread state
+ * for that interpreter, calls the app, sends what it returns, always calls close(), and leaves.
+ * An exception before the headers went out is a 500; after, the response is cut short so the
+ * client cannot mistake it for a complete one.  Either way, the traceback goes to the error log
+ * in one entry.
+ */
+#include "si_request.h"
+#include "si_pool.h"
+#include "si_app.h"
+
+static const char *mount_url(si_mount_conf *mount)
+{
+    return mount->url[0] ? mount->url : "/";
+}
+
+/* Logs the pending Python exception; returns what the handler answers. */
+static int app_failed(si_request *req, const char *what)
+{
+    request_rec *r = req->r;
+    const char *text = si_exception_text(r->pool);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (mount %s, "
+                  "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method, r->uri,
+                  mount_url(req->mount), req->mount->script, what, text);
+    if (!req->headers_sent)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    si_response_abort(req);
+    return OK;
+}
+
+/* PEP 3333: the body is an iterable of bytestrings. */
+static int check_chunk(si_request *req, PyObject *chunk)
+{
+    if (PyBytes_Check(chunk))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "the app's response yielded %.100s, not bytes (PEP 3333 "
+                 "bodies are bytestrings; encode text first)", Py_TYPE(chunk)->tp_name);
+    return -1;
+}
+
+/* Sends the iterable.  Returns 0, or -1 with an exception set (or with client_gone). */
+static int send_body(si_request *req, PyObject *result)
+{
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        /* Every block is already there: nothing can delay the next, so no flush per block. */
+        PyObject *seq = result;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *chunk = PySequence_Fast_GET_ITEM(seq, i);
+            if (check_chunk(req, chunk) < 0
+                || si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 0) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    PyObject *iter = PyObject_GetIter(result), *chunk;
+    if (!iter)
+        return -1;
+    while ((chunk = PyIter_Next(iter))) {
+        /* PEP 3333: a block must reach the client before the app is asked for the next. */
+        int rc = check_chunk(req, chunk);
+        if (rc == 0 && PyBytes_GET_SIZE(chunk) > 0)
+            rc = si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 1);
+        Py_DECREF(chunk);
+        if (rc < 0) {
+            Py_DECREF(iter);
+            return -1;
+        }
+    }
+    Py_DECREF(iter);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* PEP 3333: "If the iterable returned by the application has a close() method, the server must
+ * call that method upon completion of the current request, whether the request was completed
+ * normally, or terminated early due to an application error". */
+static int call_close(si_request *req, PyObject *result)
+{
+    PyObject *close;
+    if (PyObject_GetOptionalAttr(result, req->st->str_close, &close) < 0)
+        return -1;
+    if (!close)
+        return 0;
+    PyObject *rv = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    Py_XDECREF(rv);
+    return rv ? 0 : -1;
+}
+
+static int run_app(si_request *req)
+{
+    request_rec *r = req->r;
+    si_interp *interp = req->interp;
+    int status = OK;
+    PyObject *input = NULL, *errors = NULL, *start_response = NULL, *environ = NULL;
+    PyObject *result = NULL;
+    PyObject *app = interp->apps ? interp->apps[req->mount->index] : NULL;
+
+    if (!app) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (mount "
+                      "%s) has no app: %s failed to load at start-up (see SI0301 above)",
+                      interp->pool->name, interp->index, r->uri, mount_url(req->mount),
+                      req->mount->script);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!(input = si_input_new(req)) || !(errors = si_errors_new(req))
+        || !(start_response = si_start_response_new(req))
+        || !(environ = si_environ_build(req, input, errors))) {
+        status = app_failed(req, "could not be prepared");
+        goto done;
+    }
+
+    result = PyObject_CallFunctionObjArgs(app, environ, start_response, NULL);
+    if (!result) {
+        status = app_failed(req, "raised an exception");
+        goto done;
+    }
+    if (send_body(req, result) < 0) {
+        if (req->client_gone) {
+            PyErr_Clear();   /* logged at info by the writer; nothing to send anyway */
+            r->connection->keepalive = AP_CONN_CLOSE;
+        }
+        else {
+            status = app_failed(req, "failed while producing its response");
+        }
+    }
+    else if (!req->headers_sent && si_response_send_headers(req) < 0) {
+        status = app_failed(req, "returned without a valid start_response call");
+    }
+    else {
+        si_response_finish(req);
+    }
+    if (call_close(req, result) < 0) {
+        int close_status = app_failed(req, "raised in close()");
+        if (status == OK)
+            status = close_status;
+    }
+
+done:
+    if (input)
+        si_input_detach(input);
+    if (errors)
+        si_errors_detach(errors);
+    if (start_response)
+        si_start_response_detach(start_response);
+    Py_XDECREF(result);
+    Py_XDECREF(environ);
+    Py_XDECREF(start_response);
+    Py_XDECREF(errors);
+    Py_XDECREF(input);
+    Py_CLEAR(req->status);
+    Py_CLEAR(req->headers);
+    return status;
+}
+
+int si_request_handle(request_rec *r, si_mount_conf *mount)
+{
+    si_pool *pool = mount->pool->runtime;
+    if (!pool) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s for %s is not running: "
+                      "Python failed to start in this child (see SI02xx above)",
+                      mount->pool->name, r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    si_interp *interp;
+    apr_status_t rv = si_pool_acquire(pool, r, &interp);
+    if (rv == APR_TIMEUP) {
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
+                      "max-active=%d requests for queue-timeout; answering 503 for %s",
+                      pool->name, pool->conf->max_active, r->uri);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s has no ready interpreter "
+                      "for %s (see SI02xx above)", pool->name, r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    si_request req = {.r = r, .interp = interp, .mount = mount};
+    req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    int status;
+    if (!si_tstate_enter(&interp->registry)) {
+        ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r, "SI0503: pool %s interpreter %d: no thread "
+                      "state could be made for this thread", pool->name, interp->index);
+        status = HTTP_INTERNAL_SERVER_ERROR;
+    }
+    else {
+        req.st = interp->st;
+        status = run_app(&req);
+        si_tstate_leave();
+    }
+    si_pool_release(pool, interp);
+    return status;
+}

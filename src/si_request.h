@@ -1,0 +1,54 @@
+/* si_request.h — one WSGI request: its C context and the objects that expose it to Python.
+ *
+ * The context lives on the handler's stack.  The Python objects made for the request
+ * (wsgi.input, wsgi.errors, start_response) point at it only while the request runs; afterwards
+ * they are detached, so an app that keeps one gets an exception, not a dangling pointer.
+ */
+#ifndef SI_REQUEST_H
+#define SI_REQUEST_H
+
+#include "si_common.h"
+#include "si_config.h"
+#include "si_module.h"
+
+struct si_interp;
+
+typedef struct si_request {
+    request_rec *r;
+    struct si_interp *interp;
+    si_mount_conf *mount;
+    si_module_state *st;
+    /* response: set by start_response, sent at the first non-empty body chunk */
+    PyObject *status;            /* str, validated */
+    PyObject *headers;           /* list of (str, str), validated */
+    int headers_sent;
+    int client_gone;             /* the output filters failed: stop producing */
+    apr_bucket_brigade *out;
+    /* request body */
+    apr_bucket_brigade *in;
+    int input_eos;
+} si_request;
+
+/* Entry point for the handler: acquire an interpreter, run the app, release it. */
+int si_request_handle(request_rec *r, si_mount_conf *mount);
+
+/* wsgi.input (si_input.c) */
+PyObject *si_input_new(si_request *req);
+void si_input_detach(PyObject *input);
+
+/* wsgi.errors (si_errors.c) */
+PyObject *si_errors_new(si_request *req);
+void si_errors_detach(PyObject *errors);   /* flushes a partial line first */
+
+/* start_response and the body (si_response.c) */
+PyObject *si_start_response_new(si_request *req);
+void si_start_response_detach(PyObject *start_response);
+int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush);
+int si_response_send_headers(si_request *req);
+void si_response_finish(si_request *req);
+void si_response_abort(si_request *req);
+
+/* environ (si_environ.c) */
+PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors);
+
+#endif

@@ -1,0 +1,319 @@
+/* si_response.c — start_response, its validation, and the response going out to Apache.
+ *
+ * start_response validates what it is given when it is called, so the app's traceback points at
+ * the bad call; the status and headers reach Apache only with the first non-empty body chunk
+ * (PEP 3333: "the server must not send the headers until the first non-empty body chunk").
+ * Body writes release the interpreter's GIL around Apache's output filters.
+ */
+#include "si_request.h"
+
+#include "util_filter.h"
+
+typedef struct {
+    PyObject_HEAD
+    si_request *req;             /* NULL once the request is over */
+} si_start_response;
+
+static int is_token_char(unsigned char c)
+{
+    /* RFC 9110 tchar */
+    return apr_isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int is_hop_by_hop(const char *name)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-authenticate",
+                                      "proxy-authorization", "te", "trailer", "trailers",
+                                      "transfer-encoding", "upgrade", NULL};
+    for (int i = 0; hop[i]; i++)
+        if (strcasecmp(name, hop[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* PEP 3333: the status is a str "NNN Reason-Phrase". */
+static int check_status(PyObject *status)
+{
+    if (!PyUnicode_Check(status)) {
+        PyErr_Format(PyExc_TypeError, "start_response: status must be str, not %.100s",
+                     Py_TYPE(status)->tp_name);
+        return -1;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(status, &len);
+    if (!s)
+        return -1;
+    int ok = len >= 4 && apr_isdigit(s[0]) && apr_isdigit(s[1]) && apr_isdigit(s[2])
+             && s[3] == ' ' && s[0] >= '1' && s[0] <= '5';
+    for (Py_ssize_t i = 0; ok && i < len; i++)
+        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "start_response: status %R is not 'NNN Reason' with a "
+                     "code from 100 to 599 and no control characters", status);
+        return -1;
+    }
+    return 0;
+}
+
+/* PEP 3333: a list of (name, value) tuples of native strings; names are tokens, values
+ * latin-1 without control characters (no CR/LF: response splitting is impossible), and no
+ * hop-by-hop headers. */
+static int check_header(PyObject *item)
+{
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        PyErr_Format(PyExc_TypeError, "start_response: header %R is not a (name, value) tuple",
+                     item);
+        return -1;
+    }
+    PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+    if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "start_response: header %R: name and value must be str",
+                     item);
+        return -1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+    if (n == 0 || PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND) {
+        PyErr_Format(PyExc_ValueError, "start_response: header name %R is not a token", name);
+        return -1;
+    }
+    const Py_UCS1 *nd = PyUnicode_1BYTE_DATA(name);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!is_token_char(nd[i])) {
+            PyErr_Format(PyExc_ValueError, "start_response: header name %R is not a token "
+                         "(RFC 9110)", name);
+            return -1;
+        }
+    }
+    if (is_hop_by_hop((const char *)nd)) {
+        PyErr_Format(PyExc_ValueError, "start_response: hop-by-hop header %R is the server's "
+                     "to set (PEP 3333)", name);
+        return -1;
+    }
+    if (PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND) {
+        PyErr_Format(PyExc_ValueError, "start_response: value of header %R is not latin-1 "
+                     "(encode other text first, e.g. RFC 8187)", name);
+        return -1;
+    }
+    const Py_UCS1 *vd = PyUnicode_1BYTE_DATA(value);
+    for (Py_ssize_t i = 0, len = PyUnicode_GET_LENGTH(value); i < len; i++) {
+        if ((vd[i] < 0x20 && vd[i] != '\t') || vd[i] == 0x7f) {
+            PyErr_Format(PyExc_ValueError, "start_response: value of header %R contains a "
+                         "control character (CR, LF, NUL ...)", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *start_response_call(si_start_response *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"status", "headers", "exc_info", NULL};
+    PyObject *status, *headers, *exc_info = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start_response", kwlist, &status, &headers,
+                                     &exc_info))
+        return NULL;
+    si_request *req = self->req;
+    if (!req) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response called after its request ended");
+        return NULL;
+    }
+    if (exc_info != Py_None) {
+        if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+            PyErr_SetString(PyExc_TypeError, "start_response: exc_info must be a 3-tuple "
+                            "as returned by sys.exc_info()");
+            return NULL;
+        }
+        if (req->headers_sent) {
+            /* PEP 3333: too late to change the status; re-raise so the server aborts. */
+            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
+            if (PyExceptionInstance_Check(value)) {
+                PyErr_SetRaisedException(Py_NewRef(value));
+                return NULL;
+            }
+            PyErr_SetString(PyExc_RuntimeError, "start_response with exc_info after the "
+                            "headers were sent");
+            return NULL;
+        }
+    }
+    else if (req->status) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response called a second time without "
+                        "exc_info (PEP 3333)");
+        return NULL;
+    }
+    if (check_status(status) < 0)
+        return NULL;
+    if (!PyList_Check(headers)) {
+        PyErr_Format(PyExc_TypeError, "start_response: headers must be a list, not %.100s",
+                     Py_TYPE(headers)->tp_name);
+        return NULL;
+    }
+    PyObject *copy = PyList_GetSlice(headers, 0, PyList_GET_SIZE(headers));
+    if (!copy)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(copy); i++) {
+        if (check_header(PyList_GET_ITEM(copy, i)) < 0) {
+            Py_DECREF(copy);
+            return NULL;
+        }
+    }
+    Py_XSETREF(req->status, Py_NewRef(status));
+    Py_XSETREF(req->headers, copy);
+    return PyObject_GetAttr((PyObject *)self, req->st->str_write);
+}
+
+static PyObject *start_response_write(si_start_response *self, PyObject *data)
+{
+    si_request *req = self->req;
+    if (!req) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called after its request ended");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    /* PEP 3333: write() transmits before it returns. */
+    int rc = si_response_write(req, view.buf, view.len, 1);
+    PyBuffer_Release(&view);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static void start_response_dealloc(si_start_response *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyMethodDef start_response_methods[] = {
+    {"write", (PyCFunction)start_response_write, METH_O,
+     "write(bytes): the legacy imperative body API of PEP 3333"},
+    {NULL},
+};
+
+static PyType_Slot start_response_slots[] = {
+    {Py_tp_dealloc, start_response_dealloc},
+    {Py_tp_call, start_response_call},
+    {Py_tp_methods, start_response_methods},
+    {Py_tp_doc, "start_response(status, headers, exc_info=None) -> write"},
+    {0, NULL},
+};
+
+PyType_Spec si_start_response_spec = {
+    .name = "_subinterp.StartResponse",
+    .basicsize = sizeof(si_start_response),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = start_response_slots,
+};
+
+PyObject *si_start_response_new(si_request *req)
+{
+    si_start_response *self = PyObject_New(si_start_response, req->st->start_response_type);
+    if (self)
+        self->req = req;
+    return (PyObject *)self;
+}
+
+void si_start_response_detach(PyObject *start_response)
+{
+    ((si_start_response *)start_response)->req = NULL;
+}
+
+int si_response_send_headers(si_request *req)
+{
+    request_rec *r = req->r;
+    if (!req->status) {
+        PyErr_SetString(PyExc_RuntimeError, "the app returned a body without calling "
+                        "start_response first");
+        return -1;
+    }
+    /* Validated by start_response: ASCII status, latin-1 headers (1-byte kind). */
+    const char *status = PyUnicode_AsUTF8(req->status);
+    if (!status)
+        return -1;
+    r->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    r->status_line = apr_pstrdup(r->pool, status);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(req->headers); i++) {
+        PyObject *item = PyList_GET_ITEM(req->headers, i);
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        const char *n = apr_pstrmemdup(r->pool, (const char *)PyUnicode_1BYTE_DATA(name),
+                                       PyUnicode_GET_LENGTH(name));
+        const char *v = apr_pstrmemdup(r->pool, (const char *)PyUnicode_1BYTE_DATA(value),
+                                       PyUnicode_GET_LENGTH(value));
+        if (strcasecmp(n, "Content-Type") == 0)
+            ap_set_content_type(r, v);
+        else
+            apr_table_addn(r->headers_out, n, v);
+    }
+    req->headers_sent = 1;
+    return 0;
+}
+
+static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
+{
+    request_rec *r = req->r;
+    apr_status_t rv;
+    Py_BEGIN_ALLOW_THREADS
+    if (b)
+        APR_BRIGADE_INSERT_TAIL(req->out, b);
+    if (flush)
+        APR_BRIGADE_INSERT_TAIL(req->out, apr_bucket_flush_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, req->out);
+    apr_brigade_cleanup(req->out);
+    Py_END_ALLOW_THREADS
+    return rv;
+}
+
+int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush)
+{
+    if (!req->headers_sent && si_response_send_headers(req) < 0)
+        return -1;
+    if (req->client_gone) {
+        PyErr_SetString(PyExc_OSError, "client connection closed");
+        return -1;
+    }
+    if (len == 0 && !flush)
+        return 0;
+    /* Transient: a filter that must keep the data past this call copies it. */
+    apr_bucket *b = len ? apr_bucket_transient_create(data, len, req->r->connection->bucket_alloc)
+                        : NULL;
+    apr_status_t rv = pass(req, b, flush);
+    if (rv != APR_SUCCESS) {
+        req->client_gone = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, req->r,
+                      "SI0430: client went away while %s was being sent", req->r->uri);
+        PyErr_SetString(PyExc_OSError, "client connection closed");
+        return -1;
+    }
+    return 0;
+}
+
+void si_response_finish(si_request *req)
+{
+    if (req->client_gone)
+        return;
+    if (pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0) != APR_SUCCESS)
+        req->client_gone = 1;
+}
+
+void si_response_abort(si_request *req)
+{
+    /* The headers are out; the only honest signal left is an incomplete response.  An error
+     * bucket makes the chunk filter omit the last chunk, and the connection is closed. */
+    request_rec *r = req->r;
+    r->connection->keepalive = AP_CONN_CLOSE;
+    if (req->client_gone)
+        return;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    APR_BRIGADE_INSERT_TAIL(req->out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, ba));
+    pass(req, apr_bucket_eos_create(ba), 0);
+    req->client_gone = 1;
+}

@@ -1,0 +1,113 @@
+/* si_runtime.c — Python's life in an Apache child (see si_runtime.h). */
+#include "si_runtime.h"
+#include "si_config.h"
+#include "si_module.h"
+#include "si_pool.h"
+
+#ifndef SI_DEFAULT_PYTHON_HOME
+#define SI_DEFAULT_PYTHON_HOME NULL
+#endif
+
+typedef struct {
+    server_rec *server;
+    apr_array_header_t *pools;      /* si_pool * */
+    PyThreadState *main_state;      /* the child main thread's, detached while serving */
+} si_runtime;
+
+static int initialize_python(server_rec *s, si_server_conf *conf)
+{
+    if (PyImport_AppendInittab("_subinterp", si_module_init) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: registering _subinterp failed");
+        return -1;
+    }
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);
+    config.install_signal_handlers = 0;    /* signals belong to Apache */
+    config.parse_argv = 0;
+    const char *home = conf->python_home ? conf->python_home : SI_DEFAULT_PYTHON_HOME;
+    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, "apache2");
+    if (!PyStatus_Exception(status) && home)
+        status = PyConfig_SetBytesString(&config, &config.home, home);
+    if (!PyStatus_Exception(status))
+        status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: Python could not be initialized "
+                     "(home %s): %s%s%s", home ? home : "(default)",
+                     status.func ? status.func : "", status.func ? ": " : "",
+                     status.err_msg ? status.err_msg : "unknown error");
+        return -1;
+    }
+    return 0;
+}
+
+static apr_status_t stop_runtime(void *data)
+{
+    si_runtime *rt = data;
+    /* Sub-interpreters first: Py_FinalizeEx must find only the main one left. */
+    for (int i = 0; i < rt->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        if (pool->conf->gil == SI_GIL_MAIN)
+            continue;
+        for (int k = 0; k < pool->count; k++)
+            si_pool_stop_interp(&pool->interps[k]);
+    }
+    PyEval_RestoreThread(rt->main_state);
+    for (int i = 0; i < rt->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        if (pool->conf->gil == SI_GIL_MAIN)
+            for (int k = 0; k < pool->count; k++)
+                si_pool_stop_interp(&pool->interps[k]);
+        pool->conf->runtime = NULL;
+    }
+    if (Py_FinalizeEx() < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
+                     "SI0205: Python finalization reported an error (buffered data lost?)");
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, rt->server, "SI0206: Python stopped in child %"
+                 APR_PID_T_FMT, getpid());
+    return APR_SUCCESS;
+}
+
+void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    si_server_conf *conf = si_server_config(s);
+    apr_array_header_t *confs = si_config_all_pools(pchild, s);
+    if (confs->nelts == 0)
+        return;   /* nothing mounted: no Python in this child */
+
+    apr_time_t started = apr_time_now();
+    si_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));
+    rt->server = s;
+    rt->pools = apr_array_make(pchild, confs->nelts, sizeof(si_pool *));
+    unsigned slots = 0;
+    for (int i = 0; i < confs->nelts; i++) {
+        si_pool_conf *pconf = APR_ARRAY_IDX(confs, i, si_pool_conf *);
+        si_pool *pool;
+        apr_status_t rv = si_pool_make(pchild, pconf, &slots, &pool);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0204: pool %s: no memory or mutex",
+                         pconf->name);
+            return;
+        }
+        APR_ARRAY_PUSH(rt->pools, si_pool *) = pool;
+    }
+    if (si_tstate_init(pchild, slots) != APR_SUCCESS || initialize_python(s, conf) < 0)
+        return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
+
+    rt->main_state = PyThreadState_Get();
+    int ready = 0;
+    for (int i = 0; i < rt->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        for (int k = 0; k < pool->count; k++) {
+            si_pool_start_interp(&pool->interps[k], rt->main_state, s, conf->python_path);
+            ready += pool->interps[k].ready;
+        }
+        pool->conf->runtime = pool;
+    }
+    PyEval_SaveThread();
+    apr_pool_cleanup_register(pchild, rt, stop_runtime, apr_pool_cleanup_null);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "SI0200: child %" APR_PID_T_FMT ": Python %s, "
+                 "%d pool(s), %d of %u interpreter(s) ready in %" APR_TIME_T_FMT " ms", getpid(),
+                 Py_GetVersion(), rt->pools->nelts, ready, slots,
+                 apr_time_as_msec(apr_time_now() - started));
+}

@@ -1,0 +1,15 @@
+/* si_runtime.h — the embedded Python of one Apache child: start in child_init, stop at exit.
+ *
+ * The parent never initializes Python.  Each child initializes it (isolated PyConfig, no signal
+ * handlers), creates every pool's interpreters and imports their apps before serving.  When the
+ * child's pool is destroyed (after the MPM joined its worker threads) every thread state is
+ * deleted, every sub-interpreter ended, then Python finalized.
+ */
+#ifndef SI_RUNTIME_H
+#define SI_RUNTIME_H
+
+#include "si_common.h"
+
+void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
+
+#endif
