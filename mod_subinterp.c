@@ -37,11 +37,15 @@ static int si_handler(request_rec *r)
     return si_request_handle(r, mount);
 }
 
+/* check_config runs after virtual hosts are merged and also for `apachectl -t`, so a
+ * configuration test reports an unknown pool just as a start does. */
+static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    return si_config_resolve(pconf, s) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
 static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    if (si_config_resolve(pconf, s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;   /* refuses to start; the cause is logged */
-
     for (server_rec *vs = s; vs; vs = vs->next) {
         si_server_conf *conf = si_server_config(vs);
         for (int i = 0; i < conf->pools->nelts; i++) {
@@ -72,6 +76,7 @@ static void si_register_hooks(apr_pool_t *p)
     static const char *const before_alias[] = {"mod_alias.c", NULL};
     ap_hook_translate_name(si_translate_name, NULL, before_alias, APR_HOOK_MIDDLE);
     ap_hook_handler(si_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(si_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(si_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(si_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

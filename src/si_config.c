@@ -314,7 +314,7 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             if (mount->pool_name) {
                 mount->pool = pool_find(conf, mount->pool_name);
                 if (!mount->pool) {
-                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
                                  "SI0110: SubinterpScriptAlias %s (%s): unknown pool '%s'; "
                                  "declare it with SubinterpPool in the same server or "
                                  "virtual host", mount->url[0] ? mount->url : "/",

@@ -1,0 +1,2 @@
+"""Has an `application` that is not callable."""
+application = "not a function"

@@ -1,0 +1,34 @@
+"""Says which interpreter and OS thread ran the request; ?sleep=S holds it that long;
+/sqlite runs a sqlite3 user-defined function (called back through PyGILState_Ensure)."""
+import json
+import sqlite3
+import sys
+import threading
+import time
+
+LOADED_AT = time.time()
+
+
+def application(environ, start_response):
+    query = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
+    info = {
+        "interpreter": environ["mod_subinterp.interpreter"],
+        "pool": environ["mod_subinterp.pool"],
+        "generation": environ["mod_subinterp.generation"],
+        "sys_id": id(sys),
+        "thread": threading.get_native_id(),
+        "loaded_at": LOADED_AT,
+    }
+    if environ["PATH_INFO"] == "/sqlite":
+        db = sqlite3.connect(":memory:")
+        db.create_function("twice", 1, lambda v: (v * 2, id(sys))[0])
+        seen = []
+        db.create_function("which", 0, lambda: seen.append(id(sys)) or len(seen))
+        info["sqlite"] = db.execute("select twice(21), which()").fetchone()
+        info["callback_sys_id"] = seen[0]
+        db.close()
+    body = json.dumps(info).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]

@@ -1,0 +1,162 @@
+"""A real Apache for tests: renders a configuration, starts httpd in the foreground on a free
+loopback port, waits until it answers, and watches its error log.
+
+Every test that uses a server ends with a check of the error log: an [error], [crit], [alert] or
+[emerg] line, a child killed by a signal, or a Python fatal error fails the test unless the test
+said it expected it (Httpd.expect_log).
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import httpd_conf  # noqa: E402
+
+APPS = os.path.join(ROOT, "tests", "apps")
+HTTPD = os.environ.get("HTTPD", "/usr/sbin/apache2")
+MODULE = os.path.join(ROOT, ".libs", "mod_subinterp.so")
+
+BAD_LINE = re.compile(r"\[(?:[\w_]+:)?(error|crit|alert|emerg)\]|exit signal|Fatal Python error|"
+                      r"not the last thread|AddressSanitizer|Segmentation fault")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Httpd:
+    def __init__(self, root, body, **conf):
+        self.root = str(root)
+        self.body = body
+        self.conf = conf
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.root, "error.log")
+        self.checked = 0         # error log offset up to which lines were judged
+        self.expected = []       # regexes of lines the current test provoked on purpose
+
+    # -- life cycle ------------------------------------------------------------------------
+    def write_config(self):
+        return httpd_conf.write(self.root, self.port, MODULE, self.body.format(
+            apps=APPS, root=self.root, port=self.port), **self.conf)
+
+    def configtest(self):
+        """Runs `apache2 -t`; returns (exit code, output)."""
+        conf = self.write_config()
+        p = subprocess.run([HTTPD, "-t", "-f", conf], capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout + p.stderr
+
+    def start(self, timeout=30):
+        conf = self.write_config()
+        out = open(os.path.join(self.root, "stderr.log"), "ab")
+        self.proc = subprocess.Popen([HTTPD, "-f", conf, "-DFOREGROUND"], stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("httpd exited with %s:\n%s" % (self.proc.returncode,
+                                                                   self.startup_output()))
+            try:
+                requests.get(self.url("/"), timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("httpd did not answer within %ss:\n%s" % (timeout,
+                                                                      self.startup_output()))
+
+    def startup_output(self):
+        text = ""
+        for name in ("stderr.log", "error.log"):
+            path = os.path.join(self.root, name)
+            if os.path.exists(path):
+                text += open(path, errors="replace").read()
+        return text
+
+    def stop(self, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError("httpd did not stop within %ss" % timeout)
+
+    def graceful(self):
+        """apachectl -k graceful: the old child finishes its requests, a new one takes over."""
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def children(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    # -- requests -----------------------------------------------------------------------------
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return requests.get(self.url(path), **kw)
+
+    def post(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return requests.post(self.url(path), **kw)
+
+    def raw(self, data, timeout=10):
+        """Sends raw bytes on a new connection; returns all bytes until the server closes."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+    # -- the error log ------------------------------------------------------------------------
+    def log_text(self, start=0):
+        with open(self.log_path, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10, start=None):
+        """Waits until the log (from the current test's start) matches; returns the match."""
+        start = self.checked if start is None else start
+        rx = re.compile(pattern, re.M | re.S)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.log_text(start))
+            if m or time.monotonic() > deadline:
+                return m
+            time.sleep(0.05)
+
+    def expect_log(self, pattern, timeout=10):
+        """Declares that this test provokes log lines matching pattern, and waits for one."""
+        self.expected.append(re.compile(pattern))
+        m = self.wait_log(pattern, timeout)
+        assert m, "expected a log line matching %r; log:\n%s" % (pattern,
+                                                                  self.log_text(self.checked))
+        return m
+
+    def unexpected_log_lines(self):
+        text = self.log_text(self.checked)
+        self.checked += len(text.encode("utf-8", "replace"))
+        bad = [line for line in text.splitlines()
+               if BAD_LINE.search(line) and not any(rx.search(line) for rx in self.expected)]
+        self.expected = []
+        return bad
+
+    def skip_log(self):
+        self.checked = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.expected = []

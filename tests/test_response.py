@@ -1,0 +1,90 @@
+"""Responses: streaming, the write() callable, headers at the first non-empty chunk, close()."""
+import socket
+import time
+
+
+def read_until(sock, marker, timeout):
+    sock.settimeout(timeout)
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class TestResponse:
+    CONFIG = """
+SubinterpScriptAlias /stream {apps}/stream.py
+SubinterpPool closing interpreters=1
+SubinterpScriptAlias /closing {apps}/closing.py pool=closing
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
+
+    def test_generator_chunks_are_sent_as_produced(self, httpd):
+        with socket.create_connection(("127.0.0.1", httpd.port)) as s:
+            s.sendall(b"GET /stream/gen?1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            start = time.monotonic()
+            first = read_until(s, b"chunk0;", timeout=5)
+            elapsed = time.monotonic() - start
+            rest = read_until(s, b"chunk2;", timeout=10)
+        assert b"chunk0;" in first and b"chunk1;" not in first
+        assert elapsed < 1.4, "the first chunk waited for the generator's next one"
+        assert b"chunk2;" in rest
+        assert b"Transfer-Encoding: chunked" in first
+
+    def test_write_callable(self, httpd):
+        r = httpd.get("/stream/write?0")
+        assert r.status_code == 200
+        assert r.text == "first;second;third;"
+
+    def test_empty_chunks_before_body(self, httpd):
+        r = httpd.get("/stream/empty-first")
+        assert r.status_code == 201 and r.text == "body"
+
+    def test_start_response_inside_generator(self, httpd):
+        r = httpd.get("/stream/late-start")
+        assert r.status_code == 200 and r.headers["X-Late"] == "yes" and r.text == "late"
+
+    def test_no_body(self, httpd):
+        r = httpd.get("/stream/no-body")
+        assert r.status_code == 204 and r.content == b""
+
+    def test_head_sends_no_body(self, httpd):
+        raw = httpd.raw(b"HEAD /stream/write?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 200")
+        assert raw.endswith(b"\r\n\r\n")
+
+    def test_close_is_called(self, httpd):
+        before = httpd.get("/closing/count").json()
+        assert httpd.get("/closing/ok").text == "one two"
+        after = httpd.get("/closing/count").json()
+        assert after["closed"] == before["closed"] + 1
+
+    def test_close_is_called_after_an_error(self, httpd):
+        before = httpd.get("/closing/count").json()
+        r = httpd.raw(b"GET /closing/fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"partial" in r
+        assert not r.endswith(b"0\r\n\r\n"), "a failed body must not look complete"
+        httpd.expect_log(r"SI0401: pool closing interpreter 0: GET /closing/fail .*failed while "
+                         r"producing its response")
+        after = httpd.get("/closing/count").json()
+        assert after["closed"] == before["closed"] + 1
+
+    def test_close_is_called_when_the_client_leaves(self, httpd):
+        before = httpd.get("/closing/count").json()
+        with socket.create_connection(("127.0.0.1", httpd.port)) as s:
+            s.sendall(b"GET /closing/abort HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_until(s, b"xxxx", timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        # Unabandoned, /abort would stream for 20 s; its close() must come well before that.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            after = httpd.get("/closing/count").json()
+            if after["closed"] == before["closed"] + 1:
+                break
+            time.sleep(0.1)
+        assert after["closed"] == before["closed"] + 1
