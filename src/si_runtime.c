@@ -41,15 +41,33 @@ static int initialize_python(server_rec *s, si_server_conf *conf)
     return 0;
 }
 
+/* _datetime keeps process-wide static types whose first initialization allocates from the
+ * importing interpreter; when that is a sub-interpreter, ending two of them frees objects into
+ * the wrong allocator (double free, CPython gh-136423 / gh-136421, measured on 3.13.0 with any
+ * app that imports datetime, sqlite3 or zoneinfo).  Importing it in the main interpreter first
+ * makes the main interpreter own them. */
+static void preload_shared_static_types(server_rec *s)
+{
+    PyObject *module = PyImport_ImportModule("_datetime");
+    if (!module) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0207: importing _datetime in the main "
+                     "interpreter failed; ending interpreters that use datetime may crash");
+        PyErr_Clear();
+    }
+    Py_XDECREF(module);
+}
+
 static apr_status_t stop_runtime(void *data)
 {
     si_runtime *rt = data;
+    apr_time_t started = apr_time_now();
+    int ended = 0;
     /* Sub-interpreters first: Py_FinalizeEx must find only the main one left. */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         if (pool->conf->gil == SI_GIL_MAIN)
             continue;
-        for (int k = 0; k < pool->count; k++)
+        for (int k = 0; k < pool->count; k++, ended++)
             si_pool_stop_interp(&pool->interps[k]);
     }
     PyEval_RestoreThread(rt->main_state);
@@ -63,8 +81,9 @@ static apr_status_t stop_runtime(void *data)
     if (Py_FinalizeEx() < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, rt->server, "SI0206: Python stopped in child %"
-                 APR_PID_T_FMT, getpid());
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
+                 "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
+                 ended, apr_time_as_msec(apr_time_now() - started));
     return APR_SUCCESS;
 }
 
@@ -95,6 +114,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
 
     rt->main_state = PyThreadState_Get();
+    preload_shared_static_types(s);
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);

@@ -2,8 +2,10 @@
 
 CONFIG is the part of httpd.conf after the common set-up (tools/httpd_conf.py); {apps} stands for
 tests/apps, {root} for the server's scratch directory.  HTTPD_OPTIONS (a dict) passes
-threads=, mpm= or log_level= to the renderer.
+threads=, mpm= or log_level= to the renderer; EXPECTED_LOG lists regexes of error lines the class
+provokes on purpose at start-up.
 """
+import re
 import shutil
 import tempfile
 
@@ -29,6 +31,7 @@ def httpd(request):
     cls = request.cls
     root = scratch_dir(cls.__name__)
     server = Httpd(root, cls.CONFIG, **getattr(cls, "HTTPD_OPTIONS", {}))
+    server.always_expected = [re.compile(p) for p in getattr(cls, "EXPECTED_LOG", ())]
     server.start()
     yield server
     server.stop()

@@ -1,0 +1,83 @@
+"""Start-up validation: every configuration mistake stops Apache with a message that names the
+directive and the problem (for `apachectl -t` as for a start)."""
+import pytest
+
+from harness import Httpd
+
+DIRECTORY = """
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
+
+
+@pytest.mark.parametrize("body,message", [
+    ("SubinterpPool p bogus=1", r"SubinterpPool p: SI0101: unknown option 'bogus'"),
+    ("SubinterpPool p interpreters", r"SI0101: SubinterpPool p: 'interpreters' is not option=value"),
+    ("SubinterpPool interpreters=2", r"SI0101: SubinterpPool: 'interpreters=2' is not a pool name"),
+    ("SubinterpPool p interpreters=two", r"SI0102: option interpreters=two is not a whole number"),
+    ("SubinterpPool p interpreters=0", r"SI0102: option interpreters=0 is out of range"),
+    ("SubinterpPool p queue-timeout=-1", r"SI0102: option queue-timeout=-1 is out of range"),
+    ("SubinterpPool p gil=none", r"SI0102: option gil=none: expected own, shared or main"),
+    ("SubinterpPool p gil=main interpreters=2", r"SI0102: SubinterpPool p: gil=main runs in the "
+                                               r"one main interpreter"),
+    ("SubinterpPool p python-path=/no/such/dir", r"SI0103: python-path: directory '/no/such/dir' "
+                                                 r"does not exist"),
+    ("SubinterpPool p virtualenv=/tmp", r"SI0103: virtualenv=/tmp: no /tmp/lib/python3\.\d+/"),
+    ("SubinterpPool p max-requests=5", r"SI0104: option max-requests is not available"),
+    ("SubinterpPool p\nSubinterpPool p", r"SI0105: SubinterpPool p is already declared"),
+    ("SubinterpScriptAlias /x", r"SI0106: SubinterpScriptAlias needs a URL path and a script"),
+    ("SubinterpScriptAlias x {apps}/hello.py", r"SI0106: SubinterpScriptAlias: URL path 'x' must "
+                                               r"start with /"),
+    ("SubinterpScriptAlias /x /no/such/app.py", r"SI0107: SubinterpScriptAlias /x: script file "
+                                                r"'/no/such/app.py' does not exist"),
+    ("SubinterpScriptAlias /x {apps}", r"SI0107: .*is not a regular file"),
+    ("SubinterpScriptAlias /x {apps}/hello.py colour=blue", r"SI0101: SubinterpScriptAlias /x: "
+                                                            r"unknown option 'colour=blue'"),
+    ("SubinterpScriptAlias /x {apps}/hello.py\nSubinterpScriptAlias /x/ {apps}/hello.py",
+     r"SI0108: SubinterpScriptAlias /x/ is already mounted at \S+httpd.conf:\d+"),
+    ("SubinterpScriptAlias /x {apps}/hello.py pool=nope", r"SI0110: SubinterpScriptAlias /x "
+                                                          r"\(\S+httpd.conf:\d+\): unknown pool "
+                                                          r"'nope'"),
+    ("SubinterpPool p\n<VirtualHost 127.0.0.1:{port}>\nServerName v\n"
+     "SubinterpScriptAlias /x {apps}/hello.py pool=p\n</VirtualHost>",
+     r"SI0110: .*unknown pool 'p'; declare it with SubinterpPool in the same server or virtual"),
+    ("<VirtualHost 127.0.0.1:{port}>\nSubinterpPythonHome /usr\n</VirtualHost>",
+     r"SubinterpPythonHome cannot occur within <VirtualHost> section"),
+    ("SubinterpPythonHome /no/such/home", r"SI0103: SubinterpPythonHome: directory "
+                                          r"'/no/such/home' does not exist"),
+    ("SubinterpPythonPath /tmp:/no/such", r"SI0103: SubinterpPythonPath: directory '/no/such'"),
+    ("SubinterpPassAuthorization maybe", r"SubinterpPassAuthorization must be On or Off"),
+])
+def test_configuration_error_stops_startup(scratch, body, message):
+    server = Httpd(scratch, DIRECTORY + body)
+    rc, output = server.configtest()
+    assert rc != 0, output
+    assert pytest.importorskip("re").search(message, output), output
+    with pytest.raises(RuntimeError) as excinfo:
+        server.start(timeout=15)
+    assert pytest.importorskip("re").search(message, str(excinfo.value)), str(excinfo.value)
+
+
+def test_valid_configuration_passes_configtest(scratch):
+    server = Httpd(scratch, DIRECTORY + """
+SubinterpPythonPath /tmp
+SubinterpPool p interpreters=3 gil=own python-path=/tmp max-active=4 queue-timeout=2.5
+SubinterpScriptAlias /a {apps}/hello.py pool=p
+SubinterpScriptAlias /b/ {apps}/hello.py callable=application
+""")
+    rc, output = server.configtest()
+    assert rc == 0 and "Syntax OK" in output, output
+
+
+def test_unused_pool_is_a_warning(scratch):
+    server = Httpd(scratch, DIRECTORY + "SubinterpPool idle\n"
+                   "SubinterpScriptAlias /a {apps}/hello.py")
+    server.start()
+    try:
+        assert server.wait_log(r"\[subinterp:warn\].*SI0112: SubinterpPool idle \(\S+:\d+\) has "
+                               r"no SubinterpScriptAlias", start=0)
+        assert server.get("/a").status_code == 200
+    finally:
+        server.stop()
+    assert not server.unexpected_log_lines()
