@@ -20,11 +20,13 @@ static int app_failed(si_request *req, const char *what)
 {
     request_rec *r = req->r;
     const char *text = si_exception_text(r->pool);
+    if (req->input_status == AP_FILTER_ERROR)
+        return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (mount %s, "
                   "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method, r->uri,
                   mount_url(req->mount), req->mount->script, what, text);
     if (!req->headers_sent)
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
     si_response_abort(req);
     return OK;
 }
@@ -42,6 +44,18 @@ static int check_chunk(si_request *req, PyObject *chunk)
 /* Sends the iterable.  Returns 0, or -1 with an exception set (or with client_gone). */
 static int send_body(si_request *req, PyObject *result)
 {
+    if (PyUnicode_Check(result) || PyBytes_Check(result) || result == Py_None) {
+        /* Iterating a str or bytes would "work" one character at a time. */
+        PyErr_Format(PyExc_TypeError, "the app returned %.100s; PEP 3333 wants an iterable of "
+                     "bytestrings, such as [body]", result == Py_None ? "None"
+                                                   : Py_TYPE(result)->tp_name);
+        return -1;
+    }
+    if (Py_IS_TYPE(result, req->st->file_wrapper_type)) {
+        int sent = si_response_send_file(req, result);
+        if (sent != 0)
+            return sent < 0 ? -1 : 0;
+    }
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         /* Every block is already there: nothing can delay the next, so no flush per block. */
         PyObject *seq = result;
@@ -51,6 +65,8 @@ static int send_body(si_request *req, PyObject *result)
             if (check_chunk(req, chunk) < 0
                 || si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 0) < 0)
                 return -1;
+            if (req->overflowed)
+                break;
         }
         return 0;
     }
@@ -67,6 +83,8 @@ static int send_body(si_request *req, PyObject *result)
             Py_DECREF(iter);
             return -1;
         }
+        if (req->overflowed)
+            break;   /* everything past Content-Length would be dropped anyway */
     }
     Py_DECREF(iter);
     return PyErr_Occurred() ? -1 : 0;
@@ -154,9 +172,28 @@ done:
     return status;
 }
 
+/* LimitRequestBody: a body announced too large is refused before an interpreter is taken or
+ * the app sees a byte (a chunked one is caught by HTTP_IN while the app reads it). */
+static int body_too_large(request_rec *r)
+{
+    apr_off_t limit = ap_get_limit_req_body(r);
+    const char *length = apr_table_get(r->headers_in, "Content-Length");
+    if (!limit || !length || apr_table_get(r->headers_in, "Transfer-Encoding"))
+        return 0;
+    apr_off_t announced = apr_atoi64(length);
+    if (announced <= limit)
+        return 0;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0421: %s: request body of %" APR_OFF_T_FMT
+                  " bytes is over LimitRequestBody %" APR_OFF_T_FMT "; answering 413",
+                  r->uri, announced, limit);
+    return 1;
+}
+
 int si_request_handle(request_rec *r, si_mount_conf *mount)
 {
     si_pool *pool = mount->pool->runtime;
+    if (body_too_large(r))
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
     if (!pool) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s for %s is not running: "
                       "Python failed to start in this child (see SI02xx above)",
@@ -178,7 +215,7 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    si_request req = {.r = r, .interp = interp, .mount = mount};
+    si_request req = {.r = r, .interp = interp, .mount = mount, .content_length = -1};
     req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     int status;

@@ -23,10 +23,14 @@ typedef struct si_request {
     PyObject *headers;           /* list of (str, str), validated */
     int headers_sent;
     int client_gone;             /* the output filters failed: stop producing */
+    apr_off_t content_length;    /* declared by the app, -1 if not */
+    apr_off_t body_sent;         /* body bytes passed to Apache */
+    int overflowed;              /* the app produced more than content_length */
     apr_bucket_brigade *out;
     /* request body */
     apr_bucket_brigade *in;
     int input_eos;
+    int input_status;            /* HTTP status a failed body read calls for (413, 400), or 0 */
 } si_request;
 
 /* Entry point for the handler: acquire an interpreter, run the app, release it. */
@@ -44,6 +48,9 @@ void si_errors_detach(PyObject *errors);   /* flushes a partial line first */
 PyObject *si_start_response_new(si_request *req);
 void si_start_response_detach(PyObject *start_response);
 int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush);
+/* Sends a wsgi.file_wrapper over a regular file with Apache's file buckets.  1: sent (or failed
+ * with -1 and an exception); 0: not a plain file, iterate it instead. */
+int si_response_send_file(si_request *req, PyObject *file_wrapper);
 int si_response_send_headers(si_request *req);
 void si_response_finish(si_request *req);
 void si_response_abort(si_request *req);

@@ -9,6 +9,8 @@
 
 #include "util_filter.h"
 
+#include <sys/stat.h>
+
 typedef struct {
     PyObject_HEAD
     si_request *req;             /* NULL once the request is over */
@@ -95,14 +97,31 @@ static int check_header(PyObject *item)
         return -1;
     }
     const Py_UCS1 *vd = PyUnicode_1BYTE_DATA(value);
-    for (Py_ssize_t i = 0, len = PyUnicode_GET_LENGTH(value); i < len; i++) {
+    Py_ssize_t len = PyUnicode_GET_LENGTH(value);
+    for (Py_ssize_t i = 0; i < len; i++) {
         if ((vd[i] < 0x20 && vd[i] != '\t') || vd[i] == 0x7f) {
             PyErr_Format(PyExc_ValueError, "start_response: value of header %R contains a "
                          "control character (CR, LF, NUL ...)", name);
             return -1;
         }
     }
+    if (strcasecmp((const char *)nd, "Content-Length") == 0) {
+        int digits = len > 0 && len <= 18;
+        for (Py_ssize_t i = 0; digits && i < len; i++)
+            digits = apr_isdigit(vd[i]);
+        if (!digits) {
+            PyErr_Format(PyExc_ValueError, "start_response: Content-Length %R is not a number "
+                         "of bytes", value);
+            return -1;
+        }
+    }
     return 0;
+}
+
+static int is_content_length(PyObject *item)
+{
+    PyObject *name = PyTuple_GET_ITEM(item, 0);
+    return strcasecmp((const char *)PyUnicode_1BYTE_DATA(name), "Content-Length") == 0;
 }
 
 static PyObject *start_response_call(si_start_response *self, PyObject *args, PyObject *kwds)
@@ -150,11 +169,19 @@ static PyObject *start_response_call(si_start_response *self, PyObject *args, Py
     PyObject *copy = PyList_GetSlice(headers, 0, PyList_GET_SIZE(headers));
     if (!copy)
         return NULL;
+    int content_lengths = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(copy); i++) {
-        if (check_header(PyList_GET_ITEM(copy, i)) < 0) {
+        PyObject *item = PyList_GET_ITEM(copy, i);
+        if (check_header(item) < 0) {
             Py_DECREF(copy);
             return NULL;
         }
+        content_lengths += is_content_length(item);
+    }
+    if (content_lengths > 1) {
+        Py_DECREF(copy);
+        PyErr_SetString(PyExc_ValueError, "start_response: more than one Content-Length header");
+        return NULL;
     }
     Py_XSETREF(req->status, Py_NewRef(status));
     Py_XSETREF(req->headers, copy);
@@ -248,10 +275,16 @@ int si_response_send_headers(si_request *req)
                                        PyUnicode_GET_LENGTH(name));
         const char *v = apr_pstrmemdup(r->pool, (const char *)PyUnicode_1BYTE_DATA(value),
                                        PyUnicode_GET_LENGTH(value));
-        if (strcasecmp(n, "Content-Type") == 0)
+        if (strcasecmp(n, "Content-Type") == 0) {
             ap_set_content_type(r, v);
-        else
+        }
+        else if (strcasecmp(n, "Content-Length") == 0) {
+            req->content_length = apr_atoi64(v);
+            ap_set_content_length(r, req->content_length);
+        }
+        else {
             apr_table_addn(r->headers_out, n, v);
+        }
     }
     req->headers_sent = 1;
     return 0;
@@ -274,12 +307,29 @@ static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
 
 int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush)
 {
+    if (req->input_status == AP_FILTER_ERROR) {
+        PyErr_SetString(PyExc_OSError, "the request was refused by Apache while its body was "
+                        "read; no response can follow");
+        return -1;
+    }
     if (!req->headers_sent && si_response_send_headers(req) < 0)
         return -1;
     if (req->client_gone) {
         PyErr_SetString(PyExc_OSError, "client connection closed");
         return -1;
     }
+    if (req->content_length >= 0 && len > req->content_length - req->body_sent) {
+        /* More than the app announced: what goes past it would corrupt the next response on
+         * this connection, so it is dropped (and the app's iteration ends). */
+        if (!req->overflowed)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0402: pool %s: %s (%s) sent more "
+                          "than its Content-Length of %" APR_OFF_T_FMT "; the rest is dropped",
+                          req->mount->pool->name, req->r->uri, req->mount->script,
+                          req->content_length);
+        req->overflowed = 1;
+        len = (Py_ssize_t)(req->content_length - req->body_sent);
+    }
+    req->body_sent += len;
     if (len == 0 && !flush)
         return 0;
     /* Transient: a filter that must keep the data past this call copies it. */
@@ -296,10 +346,68 @@ int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flu
     return 0;
 }
 
+int si_response_send_file(si_request *req, PyObject *file_wrapper)
+{
+    request_rec *r = req->r;
+    PyObject *filelike = PyObject_GetAttrString(file_wrapper, "filelike");
+    if (!filelike)
+        return -1;
+    /* Only a regular file with a descriptor qualifies; anything else is iterated. */
+    PyObject *fileno = PyObject_CallMethod(filelike, "fileno", NULL);
+    PyObject *tell = fileno ? PyObject_CallMethod(filelike, "tell", NULL) : NULL;
+    int fd = fileno ? PyLong_AsInt(fileno) : -1;
+    long long position = tell ? PyLong_AsLongLong(tell) : -1;
+    Py_XDECREF(fileno);
+    Py_XDECREF(tell);
+    Py_DECREF(filelike);
+    struct stat st;
+    if (fd < 0 || position < 0 || PyErr_Occurred() || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (!req->headers_sent && si_response_send_headers(req) < 0)
+        return -1;
+    apr_off_t count = st.st_size > position ? st.st_size - position : 0;
+    if (req->content_length >= 0 && count > req->content_length)
+        count = req->content_length;   /* PEP 3333: send no more than Content-Length */
+    else if (req->content_length < 0)
+        ap_set_content_length(r, count);
+    req->body_sent = count;
+
+    /* The descriptor stays the app's: the FLUSH makes Apache send every byte before we return
+     * and call close(), so no bucket outlives it. */
+    apr_file_t *file = NULL;
+    apr_os_file_t os_fd = fd;
+    apr_status_t rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ, r->pool);
+    if (rv == APR_SUCCESS && count > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        apr_brigade_insert_file(req->out, file, position, count, r->pool);
+        APR_BRIGADE_INSERT_TAIL(req->out, apr_bucket_flush_create(r->connection->bucket_alloc));
+        rv = ap_pass_brigade(r->output_filters, req->out);
+        apr_brigade_cleanup(req->out);
+        Py_END_ALLOW_THREADS
+    }
+    if (rv != APR_SUCCESS) {
+        req->client_gone = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "SI0430: client went away while %s was "
+                      "being sent", r->uri);
+    }
+    return 1;
+}
+
 void si_response_finish(si_request *req)
 {
     if (req->client_gone)
         return;
+    if (req->content_length >= 0 && req->body_sent < req->content_length && !req->r->header_only) {
+        /* Fewer bytes than announced: the client would wait for the rest until it times out. */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0403: pool %s: %s (%s) sent %"
+                      APR_OFF_T_FMT " of the %" APR_OFF_T_FMT " bytes its Content-Length "
+                      "announced; the connection is closed", req->mount->pool->name,
+                      req->r->uri, req->mount->script, req->body_sent, req->content_length);
+        si_response_abort(req);
+        return;
+    }
     if (pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0) != APR_SUCCESS)
         req->client_gone = 1;
 }

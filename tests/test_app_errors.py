@@ -23,7 +23,7 @@ SubinterpScriptAlias /v {apps}/violations.py
         ("twice", r"start_response called a second time without exc_info"),
         ("no-start-response", r"returned a body without calling start_response"),
         ("str-body", r"yielded str, not bytes"),
-        ("none-result", r"'NoneType' object is not iterable"),
+        ("none-result", r"the app returned None; PEP 3333 wants an iterable"),
     ])
     def test_violation_is_a_500_with_a_log_line(self, httpd, rule, message):
         r = httpd.get("/v/" + rule)
