@@ -26,6 +26,7 @@ void *si_config_create_server(apr_pool_t *p, server_rec *s)
     conf->pools = apr_array_make(p, 4, sizeof(si_pool_conf *));
     conf->mounts = apr_array_make(p, 4, sizeof(si_mount_conf *));
     conf->python_path = apr_array_make(p, 2, sizeof(const char *));
+    conf->reloading = SI_UNSET;
     return conf;
 }
 
@@ -37,6 +38,7 @@ void *si_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     conf->pools = add->pools;
     /* Mounts are, like mod_alias's aliases; our own come first so they win a tie. */
     conf->mounts = apr_array_append(p, add->mounts, base->mounts);
+    conf->reloading = add->reloading != SI_UNSET ? add->reloading : base->reloading;
     conf->python_home = base->python_home;
     conf->python_path = base->python_path;
     return conf;
@@ -163,15 +165,26 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
             return err;
         pool->queue_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
     }
-    else if (strcmp(key, "request-timeout") == 0 || strcmp(key, "max-requests") == 0
-             || strcmp(key, "preload") == 0) {
-        return apr_psprintf(cmd->pool, "SI0104: option %s is not available in mod_subinterp %s",
-                            key, SI_VERSION);
+    else if (strcmp(key, "request-timeout") == 0) {
+        if ((err = parse_number(cmd->pool, key, value, 0.1, 86400, 0, &n)))
+            return err;
+        pool->request_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
+    }
+    else if (strcmp(key, "max-requests") == 0) {
+        if ((err = parse_number(cmd->pool, key, value, 1, 1e9, 1, &n)))
+            return err;
+        pool->max_requests = (int)n;
+    }
+    else if (strcmp(key, "preload") == 0) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return apr_psprintf(cmd->pool, "SI0102: option preload=%s: expected on or off", value);
+        pool->lazy = strcmp(value, "off") == 0;
     }
     else {
         return apr_psprintf(cmd->pool,
                             "SI0101: unknown option '%s' (known: interpreters, gil, python-path, "
-                            "virtualenv, max-active, queue-timeout)", key);
+                            "virtualenv, max-active, queue-timeout, request-timeout, "
+                            "max-requests, preload)", key);
     }
     return NULL;
 }
@@ -200,6 +213,9 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
         if (err)
             return apr_psprintf(cmd->pool, "SubinterpPool %s: %s", pool->name, err);
     }
+    if (pool->gil == SI_GIL_MAIN && pool->max_requests)
+        return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main cannot be recycled "
+                            "(max-requests): the main interpreter cannot be replaced", pool->name);
     if (pool->gil == SI_GIL_MAIN && pool->interpreters > 1)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main runs in the one main "
                             "interpreter; interpreters=%d is not possible", pool->name,
@@ -274,6 +290,12 @@ static const char *cmd_python_path(cmd_parms *cmd, void *dummy, const char *dirs
                            si_server_config(cmd->server)->python_path);
 }
 
+static const char *cmd_reloading(cmd_parms *cmd, void *dummy, int on)
+{
+    si_server_config(cmd->server)->reloading = on;
+    return NULL;
+}
+
 static const char *cmd_pass_authorization(cmd_parms *cmd, void *dirconf, int on)
 {
     ((si_dir_conf *)dirconf)->pass_authorization = on;
@@ -287,9 +309,12 @@ const command_rec si_directives[] = {
                   "directories (colon separated) prepended to sys.path in every interpreter"),
     AP_INIT_TAKE_ARGV("SubinterpPool", cmd_pool, NULL, RSRC_CONF,
                       "NAME [interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] "
-                      "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC]"),
+                      "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] "
+                      "[request-timeout=SEC] [max-requests=N]"),
     AP_INIT_TAKE_ARGV("SubinterpScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
                       "URL-PATH FILE [pool=NAME] [callable=NAME]"),
+    AP_INIT_FLAG("SubinterpScriptReloading", cmd_reloading, NULL, RSRC_CONF,
+                 "On to rebuild a pool's interpreters when a mounted script changes"),
     AP_INIT_FLAG("SubinterpPassAuthorization", cmd_pass_authorization, NULL, OR_AUTHCFG | RSRC_CONF,
                  "On to pass the Authorization header to apps as HTTP_AUTHORIZATION"),
     {NULL}
@@ -337,6 +362,7 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
             if (pool->interpreters == 0)
                 pool->interpreters = pool->gil == SI_GIL_OWN ? online_cpus() : 1;
+            pool->reloading = conf->reloading == 1;
         }
     }
     return status;

@@ -24,6 +24,10 @@ typedef struct si_pool_conf {
     const char *virtualenv;
     int max_active;                  /* 0: unlimited */
     apr_interval_time_t queue_timeout;
+    apr_interval_time_t request_timeout;  /* 0: off */
+    int max_requests;                /* 0: off */
+    int lazy;                        /* preload=off: import apps on first use */
+    int reloading;                   /* SubinterpScriptReloading of the declaring server */
     apr_array_header_t *mounts;      /* si_mount_conf * served by this pool */
     struct si_pool *runtime;         /* the child's live pool, NULL in the parent */
 } si_pool_conf;
@@ -43,6 +47,7 @@ typedef struct si_mount_conf {
 typedef struct {
     apr_array_header_t *pools;       /* si_pool_conf *, declared here (not inherited) */
     apr_array_header_t *mounts;      /* si_mount_conf *, own first, then inherited */
+    int reloading;                   /* SubinterpScriptReloading, -1 unset */
     /* process-wide, meaningful on the main server only */
     const char *python_home;
     apr_array_header_t *python_path; /* const char * */

@@ -107,7 +107,7 @@ PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
     request_rec *r = req->r;
     conn_rec *c = r->connection;
     si_module_state *st = req->st;
-    si_interp *interp = req->interp;
+    si_instance *inst = req->instance;
     const char *script_name = req->mount->url;
     const char *path_info = r->uri + strlen(script_name);
     int https = ap_ssl_conn_is_ssl(c);
@@ -145,10 +145,10 @@ PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
         || PyDict_SetItem(environ, st->wsgi_input_terminated, Py_True) < 0
         || PyDict_SetItem(environ, st->wsgi_file_wrapper, (PyObject *)st->file_wrapper_type) < 0
         || PyDict_SetItem(environ, st->si_version, st->version_value) < 0
-        || PyDict_SetItem(environ, st->si_pool, interp->pool_name) < 0
-        || set_item(environ, st->si_interpreter, PyLong_FromLong(interp->index)) < 0
+        || PyDict_SetItem(environ, st->si_pool, inst->pool_name) < 0
+        || set_item(environ, st->si_interpreter, PyLong_FromLong(inst->slot->index)) < 0
         || set_item(environ, st->si_generation,
-                    PyLong_FromUnsignedLongLong(interp->registry.generation)) < 0) {
+                    PyLong_FromUnsignedLongLong(inst->generation)) < 0) {
         Py_DECREF(environ);
         return NULL;
     }

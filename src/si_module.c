@@ -13,6 +13,13 @@ static int module_exec(PyObject *module)
     SI_MAKE_TYPE(start_response_type, si_start_response_spec, "StartResponse")
     SI_MAKE_TYPE(file_wrapper_type, si_file_wrapper_spec, "FileWrapper")
 #undef SI_MAKE_TYPE
+    /* A BaseException, like KeyboardInterrupt: an app's `except Exception` must not swallow it. */
+    st->request_timeout_type = (PyTypeObject *)PyErr_NewExceptionWithDoc(
+        "_subinterp.RequestTimeout", "The request ran past its pool's request-timeout.",
+        PyExc_BaseException, NULL);
+    if (!st->request_timeout_type
+        || PyModule_AddObjectRef(module, "RequestTimeout", (PyObject *)st->request_timeout_type) < 0)
+        return -1;
 
 #define SI_INTERN_KEY(field, text) \
     if (!(st->field = PyUnicode_InternFromString(text))) return -1;
@@ -33,6 +40,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->errors_type);
     Py_VISIT(st->start_response_type);
     Py_VISIT(st->file_wrapper_type);
+    Py_VISIT(st->request_timeout_type);
     Py_VISIT(st->wsgi_version_value);
     Py_VISIT(st->version_value);
     return 0;
@@ -45,6 +53,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->errors_type);
     Py_CLEAR(st->start_response_type);
     Py_CLEAR(st->file_wrapper_type);
+    Py_CLEAR(st->request_timeout_type);
     Py_CLEAR(st->wsgi_version_value);
     Py_CLEAR(st->version_value);
 #define SI_CLEAR_KEY(field, text) Py_CLEAR(st->field);

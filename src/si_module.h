@@ -55,6 +55,7 @@ typedef struct {
     PyTypeObject *errors_type;
     PyTypeObject *start_response_type;
     PyTypeObject *file_wrapper_type;
+    PyTypeObject *request_timeout_type; /* raised into a request past request-timeout */
     PyObject *wsgi_version_value;       /* (1, 0) */
     PyObject *version_value;            /* SI_VERSION as str */
 #define SI_DECLARE_KEY(field, text) PyObject *field;

@@ -1,4 +1,4 @@
-/* si_pool.c — interpreter creation and teardown for a pool, and least-busy dispatch. */
+/* si_pool.c — interpreter instances of a pool, and least-busy dispatch. */
 #include "si_pool.h"
 #include "si_app.h"
 
@@ -9,20 +9,35 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cach
     apr_status_t rv;
     pool->conf = conf;
     pool->name = conf->name;
+    pool->p = p;
     pool->count = conf->interpreters;
     pool->interps = apr_pcalloc(p, pool->count * sizeof(si_interp));
     if ((rv = apr_thread_mutex_create(&pool->lock, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&pool->freed, p)) != APR_SUCCESS)
         return rv;
     for (int i = 0; i < pool->count; i++) {
-        si_interp *slot = &pool->interps[i];
-        slot->pool = pool;
-        slot->index = i;
-        if ((rv = si_tstate_registry_init(&slot->registry, p, (*next_cache_index)++)) != APR_SUCCESS)
-            return rv;
+        pool->interps[i].pool = pool;
+        pool->interps[i].index = i;
+        pool->interps[i].cache_index = (*next_cache_index)++;
     }
     *out = pool;
     return APR_SUCCESS;
+}
+
+apr_time_t si_pool_scripts_mtime(si_pool *pool)
+{
+    apr_time_t newest = 0;
+    apr_finfo_t finfo;
+    apr_pool_t *tmp;
+    apr_pool_create(&tmp, NULL);
+    for (int i = 0; i < pool->conf->mounts->nelts; i++) {
+        si_mount_conf *mount = APR_ARRAY_IDX(pool->conf->mounts, i, si_mount_conf *);
+        if (apr_stat(&finfo, mount->script, APR_FINFO_MTIME, tmp) == APR_SUCCESS
+            && finfo.mtime > newest)
+            newest = finfo.mtime;
+    }
+    apr_pool_destroy(tmp);
+    return newest;
 }
 
 static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
@@ -52,104 +67,178 @@ static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
     return Py_NewInterpreterFromConfig(state, &config);
 }
 
-/* Runs in the slot's interpreter, attached: module, environ constants, sys.path, apps. */
-static void set_up(si_interp *slot, server_rec *s, apr_array_header_t *global_path,
+/* Runs in the instance's interpreter, attached: module, environ constants, sys.path, apps. */
+static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_path,
                    apr_pool_t *ptemp)
 {
+    si_interp *slot = inst->slot;
     si_pool_conf *conf = slot->pool->conf;
-    slot->module = si_module_import(&slot->st);
-    if (!slot->module || !(slot->pool_name = PyUnicode_FromString(conf->name))
+    inst->module = si_module_import(&inst->st);
+    if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
         || si_app_prepare_path(ptemp, global_path, conf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0203: pool %s interpreter %d: set-up "
                      "failed: %s", conf->name, slot->index, si_exception_text(ptemp));
+        inst->apps_failed = conf->mounts->nelts;
         return;
     }
-    slot->apps = calloc(conf->mounts->nelts, sizeof(PyObject *));
-    for (int i = 0; slot->apps && i < conf->mounts->nelts; i++) {
+    inst->apps = calloc(conf->mounts->nelts, sizeof(PyObject *));
+    inst->app_state = calloc(conf->mounts->nelts, 1);
+    if (!inst->apps || !inst->app_state) {
+        inst->apps_failed = conf->mounts->nelts;
+        return;
+    }
+    if (conf->lazy) {
+        apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT, slot->pool->p);
+        return;   /* preload=off: imported by the first request that needs each app */
+    }
+    for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
-        slot->apps[i] = si_app_load(mount);
-        if (!slot->apps[i])
+        inst->apps[i] = si_app_load(mount);
+        inst->app_state[i] = inst->apps[i] ? 1 : 2;
+        if (!inst->apps[i]) {
+            inst->apps_failed++;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading "
                          "%s for %s failed; that mount answers 500:\n%s", conf->name,
                          slot->index, mount->script, mount->url[0] ? mount->url : "/",
                          si_exception_text(ptemp));
+        }
     }
-    slot->ready = slot->apps != NULL;
 }
 
-void si_pool_start_interp(si_interp *slot, PyThreadState *main_state, server_rec *s,
-                          apr_array_header_t *global_path)
+si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+                                apr_array_header_t *global_path)
 {
-    si_pool_conf *conf = slot->pool->conf;
+    si_pool *pool = slot->pool;
+    si_pool_conf *conf = pool->conf;
     apr_pool_t *ptemp;
     apr_pool_create(&ptemp, NULL);
+    /* Instances are never freed (a few hundred bytes each): a thread's cache may still point
+     * at a retired one's registry long after its interpreter ended. */
+    apr_thread_mutex_lock(pool->lock);
+    si_instance *inst = apr_pcalloc(pool->p, sizeof(*inst));
+    apr_thread_mutex_unlock(pool->lock);
+    inst->slot = slot;
+    inst->generation = slot->recycles + (slot->current != NULL);
+
     if (conf->gil == SI_GIL_MAIN) {
-        slot->registry.interp = PyInterpreterState_Main();
-        set_up(slot, s, global_path, ptemp);
+        si_tstate_registry_init(&inst->registry, pool->p, PyInterpreterState_Main());
+        set_up(inst, s, global_path, ptemp);
         apr_pool_destroy(ptemp);
-        return;
+        return inst;
     }
     PyThreadState *state = NULL;
     PyStatus status = new_interpreter(conf->gil, &state);
     if (PyStatus_Exception(status) || !state) {
-        /* The caller's state is attached again after a failed creation. */
         if (PyThreadState_GetUnchecked() != main_state) {
             if (PyThreadState_GetUnchecked())
                 PyEval_SaveThread();
-            PyEval_RestoreThread(main_state);
+            si_tstate_restore(main_state);
         }
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0202: pool %s: creating interpreter %d "
                      "(gil=%s) failed: %s", conf->name, slot->index, si_gil_name(conf->gil),
                      status.err_msg ? status.err_msg : "unknown error");
         apr_pool_destroy(ptemp);
-        return;
+        return NULL;
     }
-    slot->home = state;
-    slot->registry.interp = PyThreadState_GetInterpreter(state);
-    set_up(slot, s, global_path, ptemp);
-    /* Own GIL: the new interpreter's state is attached and main's detached; swap back. */
+    si_tstate_note_attached(state);
+    si_tstate_registry_init(&inst->registry, pool->p, PyThreadState_GetInterpreter(state));
+    si_tstate_register(&inst->registry, state);
+    set_up(inst, s, global_path, ptemp);
+    /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
     PyEval_SaveThread();
-    PyEval_RestoreThread(main_state);
+    si_tstate_restore(main_state);
     apr_pool_destroy(ptemp);
+    return inst;
 }
 
-static void release_objects(si_interp *slot)
+PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r)
 {
-    si_pool_conf *conf = slot->pool->conf;
-    if (slot->apps) {
-        for (int i = 0; i < conf->mounts->nelts; i++)
-            Py_CLEAR(slot->apps[i]);
-        free(slot->apps);
-        slot->apps = NULL;
+    int i = mount->index;
+    if (!inst->apps || inst->app_state[i] != 0 || !inst->load_lock)
+        return inst->apps ? inst->apps[i] : NULL;
+    /* preload=off: one import per instance, however many threads ask at once.  The mutex is
+     * taken with the GIL released, or a thread importing (which may release the GIL) and a
+     * thread waiting could block each other. */
+    Py_BEGIN_ALLOW_THREADS
+    apr_thread_mutex_lock(inst->load_lock);
+    Py_END_ALLOW_THREADS
+    if (inst->app_state[i] == 0) {
+        apr_time_t started = apr_time_now();
+        inst->apps[i] = si_app_load(mount);
+        inst->app_state[i] = inst->apps[i] ? 1 : 2;
+        if (inst->apps[i])
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
+                          "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
+                          inst->slot->index, mount->script,
+                          apr_time_as_msec(apr_time_now() - started));
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading "
+                          "%s for %s failed; that mount answers 500:\n%s", mount->pool->name,
+                          inst->slot->index, mount->script, mount->url[0] ? mount->url : "/",
+                          si_exception_text(r->pool));
     }
-    Py_CLEAR(slot->pool_name);
-    Py_CLEAR(slot->module);
-    slot->st = NULL;
+    apr_thread_mutex_unlock(inst->load_lock);
+    return inst->apps[i];
 }
 
-void si_pool_stop_interp(si_interp *slot)
+static void release_objects(si_instance *inst)
 {
-    slot->ready = 0;
-    if (!slot->registry.interp)
-        return;
-    if (slot->pool->conf->gil == SI_GIL_MAIN) {
-        si_tstate_delete_all(&slot->registry);
-        release_objects(slot);
-        return;
+    if (inst->apps) {
+        for (int i = 0; i < inst->slot->pool->conf->mounts->nelts; i++)
+            Py_CLEAR(inst->apps[i]);
+        free(inst->apps);
+        inst->apps = NULL;
     }
-    if (!slot->home)
-        return;
-    /* Py_EndInterpreter aborts ("not the last thread") unless every other state of the
-     * interpreter is gone, and PyThreadState_Clear needs one of its states attached. */
-    PyEval_RestoreThread(slot->home);
-    si_tstate_delete_all(&slot->registry);
-    release_objects(slot);
-    Py_EndInterpreter(slot->home);
-    slot->home = NULL;
-    slot->registry.interp = NULL;
+    free(inst->app_state);
+    inst->app_state = NULL;
+    Py_CLEAR(inst->pool_name);
+    Py_CLEAR(inst->module);
+    inst->st = NULL;
 }
 
-apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out)
+int si_instance_end(si_instance *inst, int all)
+{
+    if (inst->ended)
+        return 1;
+    /* PyThreadState_Clear needs a state of the interpreter attached (gh-112723), and
+     * Py_EndInterpreter aborts ("not the last thread") unless every other state is gone. */
+    PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
+    if (!fresh)
+        return 0;
+    if (si_tstate_reap(&inst->registry, all) > 0) {
+        /* Some thread still has one of its states as its gilstate binding; next time. */
+        PyThreadState_Clear(fresh);
+        PyThreadState_DeleteCurrent();
+        return 0;
+    }
+    release_objects(inst);
+    inst->ended = 1;
+    if (inst->slot->pool->conf->gil == SI_GIL_MAIN) {
+        PyThreadState_Clear(fresh);
+        PyThreadState_DeleteCurrent();
+        return 1;
+    }
+    Py_EndInterpreter(fresh);
+    return 1;
+}
+
+void si_pool_swap(si_interp *slot, si_instance *fresh)
+{
+    si_pool *pool = slot->pool;
+    apr_thread_mutex_lock(pool->lock);
+    si_instance *old = slot->current;
+    slot->current = fresh;
+    slot->served_current = 0;
+    if (old) {
+        slot->recycles++;
+        old->retired = 1;
+        old->next_retired = pool->retired;
+        pool->retired = old;
+    }
+    apr_thread_mutex_unlock(pool->lock);
+}
+
+apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out, si_instance **inst)
 {
     apr_time_t deadline = 0;
     int max_active = pool->conf->max_active;
@@ -158,7 +247,7 @@ apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out)
         si_interp *best = NULL;
         for (int k = 0; k < pool->count; k++) {
             si_interp *slot = &pool->interps[(pool->next + k) % pool->count];
-            if (slot->ready && (!best || slot->active < best->active))
+            if (slot->current && (!best || slot->active < best->active))
                 best = slot;
         }
         if (!best) {
@@ -167,14 +256,17 @@ apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out)
         }
         if (max_active == 0 || best->active < max_active) {
             best->active++;
+            best->current->active++;
             pool->next = (unsigned)(best->index + 1);
             *out = best;
+            *inst = best->current;
             break;
         }
         apr_time_t now = apr_time_now();
         if (!deadline)
             deadline = now + pool->conf->queue_timeout;
         if (now >= deadline) {
+            pool->rejected++;
             apr_thread_mutex_unlock(pool->lock);
             return APR_TIMEUP;
         }
@@ -186,11 +278,15 @@ apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out)
     return APR_SUCCESS;
 }
 
-void si_pool_release(si_pool *pool, si_interp *slot)
+void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started)
 {
     apr_thread_mutex_lock(pool->lock);
     slot->active--;
+    inst->active--;
     slot->served++;
+    if (inst == slot->current)
+        slot->served_current++;
+    slot->busy_usec += apr_time_now() - started;
     if (pool->waiting)
         apr_thread_cond_signal(pool->freed);
     apr_thread_mutex_unlock(pool->lock);

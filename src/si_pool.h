@@ -1,8 +1,10 @@
 /* si_pool.h — a pool of identical interpreters and the least-busy dispatch across them.
  *
- * A pool's interpreters are created in child_init, each with every app mounted on the pool
- * imported.  A request takes the ready interpreter with the fewest active requests (ties: round
- * robin); with max-active set, a request waits up to queue-timeout for a free one.
+ * A pool has a fixed number of slots.  Each slot is served by one interpreter instance at a
+ * time; recycling and reloading build a new instance in the background, swap it into the slot,
+ * and retire the old one, which ends once its last request has finished and its thread states
+ * could be reaped.  A request takes the slot with the fewest active requests (ties: round robin)
+ * and pins the slot's current instance until it ends.
  */
 #ifndef SI_POOL_H
 #define SI_POOL_H
@@ -13,48 +15,81 @@
 #include "si_tstate.h"
 
 struct si_pool;
+struct si_interp;
 
-typedef struct si_interp {
-    struct si_pool *pool;
-    int index;                      /* in the pool */
-    int ready;                      /* created and set up; dispatch skips it otherwise */
-    si_tstate_registry registry;    /* the interpreter, its generation, its thread states */
-    PyThreadState *home;            /* made with the interpreter on the child's main thread */
-    int active;                     /* requests running now; guarded by pool->lock */
-    apr_uint64_t served;
+typedef struct si_instance {
+    struct si_interp *slot;
+    apr_uint64_t generation;        /* 0 for the slot's first instance */
+    si_tstate_registry registry;    /* the interpreter and its thread states */
+    int active;                     /* requests pinned to it; pool->lock */
+    int retired;                    /* replaced in its slot; ends once drained and reaped */
+    int ended;
     /* Python objects owned by this interpreter (never touched from another one) */
     PyObject *module;               /* _subinterp */
     si_module_state *st;
     PyObject *pool_name;            /* str, for environ */
     PyObject **apps;                /* per mount of the pool; NULL where loading failed */
+    int apps_failed;                /* how many mounts failed to load */
+    char *app_state;                /* per mount, preload=off: 0 not loaded, 1 loaded, 2 failed */
+    apr_thread_mutex_t *load_lock;  /* serializes preload=off imports (taken without the GIL) */
+    struct si_instance *next_retired;
+} si_instance;
+
+typedef struct si_interp {
+    struct si_pool *pool;
+    int index;                      /* in the pool */
+    unsigned cache_index;           /* in every thread's state cache */
+    si_instance *current;           /* NULL if it could not be created; pool->lock */
+    int active;                     /* requests running now; pool->lock */
+    apr_uint64_t served;            /* by every instance of the slot */
+    apr_uint64_t served_current;    /* by the current instance */
+    apr_uint64_t recycles;
+    apr_time_t busy_usec;           /* summed request time, for the average */
+    int replacing;                  /* a new instance is being built */
 } si_interp;
 
 typedef struct si_pool {
     si_pool_conf *conf;
     const char *name;
+    apr_pool_t *p;                  /* the child's, for instances */
     int count;
     si_interp *interps;
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *freed;       /* signalled when a request ends and someone may wait */
     int waiting;
     unsigned next;                  /* round-robin cursor for ties */
+    si_instance *retired;           /* retired instances not yet ended; pool->lock */
+    apr_time_t scripts_mtime;       /* newest mtime of the mounted scripts when last loaded */
+    apr_uint64_t rejected;          /* 503s for queue-timeout */
 } si_pool;
 
-/* Allocates the pool and its slots; slot registries take cache indexes from *next_cache_index. */
+/* Allocates the pool and its slots; slots take cache indexes from *next_cache_index. */
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
                           si_pool **out);
 
-/* Creates (or, for gil=main, adopts) slot's interpreter and imports the pool's apps into it.
- * Called on the child's main thread with main_state attached; returns with main_state attached. */
-void si_pool_start_interp(si_interp *slot, PyThreadState *main_state, server_rec *s,
-                          apr_array_header_t *global_path);
+/* Creates (or, for gil=main, adopts the main interpreter as) a new instance for slot and imports
+ * the pool's apps into it.  Called with main_state attached, on a thread that owns it; returns
+ * with main_state attached.  NULL if no interpreter could be made (logged). */
+si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+                                apr_array_header_t *global_path);
 
-/* Ends slot's interpreter: deletes every thread state made for it, releases its objects and,
- * for own/shared pools, Py_EndInterpreter.  Called with nothing attached for own/shared slots
- * and with the main state attached for gil=main. */
-void si_pool_stop_interp(si_interp *slot);
+/* Ends an instance: reaps every thread state made for it, releases its objects and, unless it is
+ * the main interpreter, calls Py_EndInterpreter.  `all`: every state (child exit); otherwise
+ * only when no state is still some live thread's binding, returning 0 if it had to wait.
+ * Called with nothing attached. */
+int si_instance_end(si_instance *inst, int all);
 
-apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out);
-void si_pool_release(si_pool *pool, si_interp *slot);
+/* The app of mount in inst (borrowed), importing it first under preload=off; NULL if it failed
+ * to load (logged once).  Called with inst's interpreter attached. */
+PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r);
+
+apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **slot, si_instance **inst);
+void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
+
+/* Puts fresh into slot and retires the instance it replaces. */
+void si_pool_swap(si_interp *slot, si_instance *fresh);
+
+/* Newest modification time of the pool's mounted scripts (0 if none could be read). */
+apr_time_t si_pool_scripts_mtime(si_pool *pool);
 
 #endif

@@ -9,6 +9,7 @@
 #include "si_request.h"
 #include "si_pool.h"
 #include "si_app.h"
+#include "si_maint.h"
 
 static const char *mount_url(si_mount_conf *mount)
 {
@@ -19,14 +20,23 @@ static const char *mount_url(si_mount_conf *mount)
 static int app_failed(si_request *req, const char *what)
 {
     request_rec *r = req->r;
+    int timed_out = req->timeout_signalled && req->st
+                    && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
     const char *text = si_exception_text(r->pool);
     if (req->input_status == AP_FILTER_ERROR)
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (mount %s, "
-                  "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method, r->uri,
-                  mount_url(req->mount), req->mount->script, what, text);
+    if (timed_out)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s (mount "
+                      "%s, %s) interrupted after request-timeout; where it was:\n%s",
+                      req->interp->pool->name, req->interp->index, r->method, r->uri,
+                      mount_url(req->mount), req->mount->script, text);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (mount "
+                      "%s, %s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method,
+                      r->uri, mount_url(req->mount), req->mount->script, what, text);
     if (!req->headers_sent)
-        return req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
+        return timed_out ? HTTP_GATEWAY_TIME_OUT
+               : req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
     si_response_abort(req);
     return OK;
 }
@@ -113,11 +123,11 @@ static int run_app(si_request *req)
     int status = OK;
     PyObject *input = NULL, *errors = NULL, *start_response = NULL, *environ = NULL;
     PyObject *result = NULL;
-    PyObject *app = interp->apps ? interp->apps[req->mount->index] : NULL;
+    PyObject *app = si_instance_app(req->instance, req->mount, r);
 
     if (!app) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (mount "
-                      "%s) has no app: %s failed to load at start-up (see SI0301 above)",
+                      "%s) has no app: %s failed to load (see SI0301 above)",
                       interp->pool->name, interp->index, r->uri, mount_url(req->mount),
                       req->mount->script);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -201,7 +211,9 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     si_interp *interp;
-    apr_status_t rv = si_pool_acquire(pool, r, &interp);
+    si_instance *instance;
+    apr_time_t started = apr_time_now();
+    apr_status_t rv = si_pool_acquire(pool, r, &interp, &instance);
     if (rv == APR_TIMEUP) {
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
@@ -215,20 +227,23 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    si_request req = {.r = r, .interp = interp, .mount = mount, .content_length = -1};
+    si_request req = {.r = r, .interp = interp, .instance = instance, .mount = mount,
+                      .content_length = -1};
     req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     int status;
-    if (!si_tstate_enter(&interp->registry)) {
+    if (!si_tstate_enter(interp->cache_index, &instance->registry)) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r, "SI0503: pool %s interpreter %d: no thread "
                       "state could be made for this thread", pool->name, interp->index);
         status = HTTP_INTERNAL_SERVER_ERROR;
     }
     else {
-        req.st = interp->st;
+        req.st = instance->st;
+        si_maint_track(&req);
         status = run_app(&req);
+        si_maint_untrack(&req);
         si_tstate_leave();
     }
-    si_pool_release(pool, interp);
+    si_pool_release(pool, interp, instance, started);
     return status;
 }

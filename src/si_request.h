@@ -12,10 +12,12 @@
 #include "si_module.h"
 
 struct si_interp;
+struct si_instance;
 
 typedef struct si_request {
     request_rec *r;
     struct si_interp *interp;
+    struct si_instance *instance;  /* pinned for the whole request */
     si_mount_conf *mount;
     si_module_state *st;
     /* response: set by start_response, sent at the first non-empty body chunk */
@@ -31,6 +33,12 @@ typedef struct si_request {
     apr_bucket_brigade *in;
     int input_eos;
     int input_status;            /* HTTP status a failed body read calls for (413, 400), or 0 */
+    /* request-timeout bookkeeping (si_maint.c) */
+    apr_time_t deadline;
+    apr_uint64_t serial;
+    unsigned long thread_id;
+    int is_tracked, timeout_signalled;
+    struct si_request *next_tracked, *prev_tracked;
 } si_request;
 
 /* Entry point for the handler: acquire an interpreter, run the app, release it. */

@@ -3,6 +3,7 @@
 #include "si_config.h"
 #include "si_module.h"
 #include "si_pool.h"
+#include "si_maint.h"
 
 #ifndef SI_DEFAULT_PYTHON_HOME
 #define SI_DEFAULT_PYTHON_HOME NULL
@@ -57,6 +58,20 @@ static void preload_shared_static_types(server_rec *s)
     Py_XDECREF(module);
 }
 
+static void end_pool(si_pool *pool)
+{
+    for (int k = 0; k < pool->count; k++) {
+        if (pool->interps[k].current)
+            si_instance_end(pool->interps[k].current, 1);
+        pool->interps[k].current = NULL;
+    }
+    for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
+        si_instance_end(inst, 1);
+    pool->retired = NULL;
+}
+
+/* Runs when the child's pool is destroyed: the MPM has joined the worker threads, and the
+ * maintenance thread's pre-cleanup has joined it, so no other thread touches Python. */
 static apr_status_t stop_runtime(void *data)
 {
     si_runtime *rt = data;
@@ -65,22 +80,22 @@ static apr_status_t stop_runtime(void *data)
     /* Sub-interpreters first: Py_FinalizeEx must find only the main one left. */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        if (pool->conf->gil == SI_GIL_MAIN)
-            continue;
-        for (int k = 0; k < pool->count; k++, ended++)
-            si_pool_stop_interp(&pool->interps[k]);
+        if (pool->conf->gil != SI_GIL_MAIN) {
+            ended += pool->count;
+            end_pool(pool);
+        }
     }
-    PyEval_RestoreThread(rt->main_state);
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         if (pool->conf->gil == SI_GIL_MAIN)
-            for (int k = 0; k < pool->count; k++)
-                si_pool_stop_interp(&pool->interps[k]);
+            end_pool(pool);
         pool->conf->runtime = NULL;
     }
+    si_tstate_restore(rt->main_state);
     if (Py_FinalizeEx() < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
+    si_tstate_free_threads();
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
                  "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
                  ended, apr_time_as_msec(apr_time_now() - started));
@@ -114,18 +129,25 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
 
     rt->main_state = PyThreadState_Get();
+    si_tstate_note_attached(rt->main_state);
     preload_shared_static_types(s);
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         for (int k = 0; k < pool->count; k++) {
-            si_pool_start_interp(&pool->interps[k], rt->main_state, s, conf->python_path);
-            ready += pool->interps[k].ready;
+            si_interp *slot = &pool->interps[k];
+            si_pool_swap(slot, si_instance_create(slot, rt->main_state, s, conf->python_path));
+            ready += slot->current != NULL;
         }
         pool->conf->runtime = pool;
     }
     PyEval_SaveThread();
+    /* Registered before the maintenance thread's pre-cleanup, run after it. */
     apr_pool_cleanup_register(pchild, rt, stop_runtime, apr_pool_cleanup_null);
+    apr_status_t rv = si_maint_start(pchild, s, rt->pools, conf->python_path);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0208: the maintenance thread could not "
+                     "start: no recycling, reloading or request timeouts in this child");
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "SI0200: child %" APR_PID_T_FMT ": Python %s, "
                  "%d pool(s), %d of %u interpreter(s) ready in %" APR_TIME_T_FMT " ms", getpid(),
                  Py_GetVersion(), rt->pools->nelts, ready, slots,

@@ -1,67 +1,109 @@
-/* si_tstate.c — the thread-local thread-state cache (see si_tstate.h). */
+/* si_tstate.c — the thread-local thread-state cache (see si_tstate.h for the why). */
 #include "si_tstate.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
-typedef struct {
-    apr_uint64_t generation;
+struct si_thread {
+    _Atomic(PyThreadState *) bound;  /* the state this thread activated last */
+    atomic_int exited;
+    si_thread *next;                 /* in all_threads */
+    struct si_cache_entry *cache;
+};
+
+typedef struct si_cache_entry {
+    si_tstate_registry *reg;         /* instance the state belongs to */
     PyThreadState *state;
 } si_cache_entry;
 
-static unsigned cache_slots;              /* set once in child_init, before any worker runs */
-static pthread_key_t cache_key;           /* frees a thread's cache array when the thread exits */
-static _Thread_local si_cache_entry *thread_cache;
+typedef struct {
+    PyThreadState *state;
+    si_thread *owner;
+} si_registered_state;
 
-static void free_thread_cache(void *cache)
+static unsigned cache_slots;              /* set once in child_init, before any worker runs */
+static pthread_key_t thread_key;          /* marks a thread's record exited when it ends */
+static _Thread_local si_thread *this_thread;
+static pthread_mutex_t all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static si_thread *all_threads;
+
+static void thread_exiting(void *record)
 {
-    /* The states themselves belong to their interpreters: teardown deletes them. */
-    free(cache);
+    /* Its binding dies with the thread, so all its states may now be reaped by others. */
+    si_thread *t = record;
+    atomic_store(&t->exited, 1);
 }
 
 apr_status_t si_tstate_init(apr_pool_t *pchild, unsigned slots)
 {
     cache_slots = slots;
-    return pthread_key_create(&cache_key, free_thread_cache);
+    return pthread_key_create(&thread_key, thread_exiting);
 }
 
-apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p, unsigned index)
+apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p,
+                                     PyInterpreterState *interp)
 {
-    reg->cache_index = index;
-    reg->states = apr_array_make(p, 16, sizeof(PyThreadState *));
+    reg->interp = interp;
+    reg->states = apr_array_make(p, 16, sizeof(si_registered_state));
     return apr_thread_mutex_create(&reg->lock, APR_THREAD_MUTEX_DEFAULT, p);
 }
 
-static si_cache_entry *cache_entry(si_tstate_registry *reg)
+static si_thread *current_thread(void)
 {
-    if (!thread_cache) {
-        thread_cache = calloc(cache_slots, sizeof(si_cache_entry));
-        if (!thread_cache)
-            return NULL;
-        pthread_setspecific(cache_key, thread_cache);
+    if (this_thread)
+        return this_thread;
+    si_thread *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->cache = calloc(cache_slots ? cache_slots : 1, sizeof(si_cache_entry));
+    if (!t->cache) {
+        free(t);
+        return NULL;
     }
-    return &thread_cache[reg->cache_index];
+    pthread_mutex_lock(&all_threads_lock);
+    t->next = all_threads;
+    all_threads = t;
+    pthread_mutex_unlock(&all_threads_lock);
+    pthread_setspecific(thread_key, t);
+    return this_thread = t;
 }
 
-PyThreadState *si_tstate_enter(si_tstate_registry *reg)
+static void register_state(si_tstate_registry *reg, PyThreadState *state, si_thread *owner)
 {
-    si_cache_entry *entry = cache_entry(reg);
-    if (!entry)
+    apr_thread_mutex_lock(reg->lock);
+    si_registered_state *r = &APR_ARRAY_PUSH(reg->states, si_registered_state);
+    r->state = state;
+    r->owner = owner;
+    apr_thread_mutex_unlock(reg->lock);
+}
+
+/* Activates state and publishes it as this thread's binding.  Published only after the
+ * activation: during it CPython still touches the previous binding, which must stay alive. */
+static void activate(si_thread *t, PyThreadState *state)
+{
+    PyEval_RestoreThread(state);
+    atomic_store(&t->bound, state);
+}
+
+PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg)
+{
+    si_thread *t = current_thread();
+    if (!t)
         return NULL;
-    if (!entry->state || entry->generation != reg->generation) {
-        /* No state yet, or the one we had died with a replaced interpreter.  PyThreadState_New
-         * needs no attached state and binds the new one to this OS thread. */
+    si_cache_entry *entry = &t->cache[cache_index];
+    if (entry->reg != reg || !entry->state) {
+        /* First visit, or the slot has a new interpreter: the old state stays registered with
+         * its retired instance, which reaps it once this thread has activated another one. */
         PyThreadState *state = PyThreadState_New(reg->interp);
         if (!state)
             return NULL;
-        apr_thread_mutex_lock(reg->lock);
-        APR_ARRAY_PUSH(reg->states, PyThreadState *) = state;
-        apr_thread_mutex_unlock(reg->lock);
+        register_state(reg, state, t);
+        entry->reg = reg;
         entry->state = state;
-        entry->generation = reg->generation;
     }
-    /* Restoring makes it the thread's "gilstate" state too, so a C extension that calls
+    /* Restoring also makes it the thread's gilstate state, so a C extension that calls
      * PyGILState_Ensure from inside this request (sqlite3 callbacks do) reuses it. */
-    PyEval_RestoreThread(entry->state);
+    activate(t, entry->state);
     return entry->state;
 }
 
@@ -70,15 +112,69 @@ void si_tstate_leave(void)
     PyEval_SaveThread();
 }
 
-void si_tstate_delete_all(si_tstate_registry *reg)
+void si_tstate_restore(PyThreadState *state)
+{
+    si_thread *t = current_thread();
+    if (t)
+        activate(t, state);
+    else
+        PyEval_RestoreThread(state);   /* no record: nothing of ours can ever reap it */
+}
+
+void si_tstate_note_attached(PyThreadState *state)
+{
+    si_thread *t = current_thread();
+    if (t)
+        atomic_store(&t->bound, state);
+}
+
+void si_tstate_register(si_tstate_registry *reg, PyThreadState *state)
+{
+    si_thread *t = current_thread();
+    register_state(reg, state, t);
+}
+
+PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg)
+{
+    si_thread *t = current_thread();
+    PyThreadState *state = t ? PyThreadState_New(reg->interp) : NULL;
+    if (state)
+        activate(t, state);
+    return state;
+}
+
+int si_tstate_reap(si_tstate_registry *reg, int all)
 {
     apr_thread_mutex_lock(reg->lock);
+    int kept = 0;
     for (int i = 0; i < reg->states->nelts; i++) {
-        PyThreadState *state = APR_ARRAY_IDX(reg->states, i, PyThreadState *);
-        PyThreadState_Clear(state);
-        PyThreadState_Delete(state);
+        si_registered_state r = APR_ARRAY_IDX(reg->states, i, si_registered_state);
+        if (all || !r.owner || atomic_load(&r.owner->exited)
+            || atomic_load(&r.owner->bound) != r.state) {
+            PyThreadState_Clear(r.state);
+            PyThreadState_Delete(r.state);
+        }
+        else {
+            APR_ARRAY_IDX(reg->states, kept++, si_registered_state) = r;
+        }
     }
-    apr_array_clear(reg->states);
-    reg->generation++;
+    reg->states->nelts = kept;
     apr_thread_mutex_unlock(reg->lock);
+    return kept;
+}
+
+void si_tstate_free_threads(void)
+{
+    pthread_mutex_lock(&all_threads_lock);
+    while (all_threads) {
+        si_thread *t = all_threads;
+        all_threads = t->next;
+        if (t == this_thread) {
+            this_thread = NULL;
+            pthread_setspecific(thread_key, NULL);
+        }
+        free(t->cache);
+        free(t);
+    }
+    pthread_mutex_unlock(&all_threads_lock);
 }

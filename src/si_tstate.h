@@ -1,39 +1,64 @@
 /* si_tstate.h — per-thread, per-interpreter PyThreadState cache: our replacement for PyGILState.
  *
  * PyGILState only knows the main interpreter.  Each worker thread keeps, in thread-local storage,
- * one thread state for every interpreter slot it has served, created on first use and reused
- * afterwards.  Each slot also registers the states made for it, so teardown can delete them, and
- * a generation number lets a thread notice that its cached state belongs to an interpreter that
- * has since been replaced (the state was deleted by whoever replaced it).
+ * one thread state for every interpreter slot it has served, created on first use and reused.
+ * Each interpreter instance registers the states made for it (and which thread owns each), so
+ * that recycling and teardown can delete them.
+ *
+ * The hazard this module exists to avoid: CPython binds a thread's "gilstate" to the state it
+ * last activated, and rebinding later writes into that state.  Deleting, from another thread, a
+ * state that is still some thread's binding leaves a dangling pointer behind (use after free on
+ * that thread's next activation).  So every thread publishes the state it last activated
+ * (`bound`), and a state is only reaped from another thread once it is not its owner's binding
+ * (or its owner has exited).
  */
 #ifndef SI_TSTATE_H
 #define SI_TSTATE_H
 
 #include "si_common.h"
 
+typedef struct si_thread si_thread;
+
 typedef struct si_tstate_registry {
     PyInterpreterState *interp;
-    apr_uint64_t generation;         /* bumped whenever interp is replaced */
-    unsigned cache_index;            /* this slot's index in every thread's cache */
     apr_thread_mutex_t *lock;        /* guards states */
-    apr_array_header_t *states;      /* PyThreadState * made for interp, any thread */
+    apr_array_header_t *states;      /* si_registered_state */
 } si_tstate_registry;
 
-/* Sizes every thread's cache: one entry per interpreter slot of the process. */
+/* Sizes every thread's cache (one entry per slot of the process); once per child. */
 apr_status_t si_tstate_init(apr_pool_t *pchild, unsigned slots);
 
-apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p, unsigned index);
+apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p,
+                                     PyInterpreterState *interp);
 
-/* Attaches this thread's state for reg's interpreter, creating it on first use.  The caller must
- * hold no thread state.  NULL (with nothing attached) if CPython could not allocate one. */
-PyThreadState *si_tstate_enter(si_tstate_registry *reg);
+/* Attaches this thread's state for reg's interpreter, cached under the slot's index, creating
+ * it on first use (or when the slot's instance changed).  The caller holds no thread state.
+ * NULL, with nothing attached, if CPython could not allocate one. */
+PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg);
 
 /* Detaches the state attached by si_tstate_enter(), releasing the interpreter's GIL. */
 void si_tstate_leave(void);
 
-/* Clears and deletes every registered state of reg's interpreter.  The caller has a state of that
- * interpreter attached (PyThreadState_Clear needs it, gh-112723) that is not in the registry, and
- * no other thread uses the interpreter any more. */
-void si_tstate_delete_all(si_tstate_registry *reg);
+/* Attaches state on a housekeeping thread (the child's main thread, the maintenance thread) and
+ * publishes it as that thread's binding; use it instead of PyEval_RestoreThread there. */
+void si_tstate_restore(PyThreadState *state);
+
+/* Records that CPython itself attached state on this thread (Py_NewInterpreterFromConfig). */
+void si_tstate_note_attached(PyThreadState *state);
+
+/* Registers a state made by CPython (an interpreter's first state) as owned by this thread. */
+void si_tstate_register(si_tstate_registry *reg, PyThreadState *state);
+
+/* Makes and attaches a state of reg's interpreter for the calling (housekeeping) thread, one that
+ * is not cached or registered.  The caller holds no thread state. */
+PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg);
+
+/* Clears and deletes reg's registered states, with a state of that interpreter attached.
+ * `all`: every one (no other thread can use or be bound to them: child exit).  Otherwise only
+ * those that are not their owner thread's gilstate binding.  Returns how many remain. */
+int si_tstate_reap(si_tstate_registry *reg, int all);
+
+/* Frees the thread records; after every thread that used us has exited. */
+void si_tstate_free_threads(void);
 
 #endif

@@ -24,7 +24,12 @@ DIRECTORY = """
     ("SubinterpPool p python-path=/no/such/dir", r"SI0103: python-path: directory '/no/such/dir' "
                                                  r"does not exist"),
     ("SubinterpPool p virtualenv=/tmp", r"SI0103: virtualenv=/tmp: no /tmp/lib/python3\.\d+/"),
-    ("SubinterpPool p max-requests=5", r"SI0104: option max-requests is not available"),
+    ("SubinterpPool p max-requests=0", r"SI0102: option max-requests=0 is out of range"),
+    ("SubinterpPool p request-timeout=0", r"SI0102: option request-timeout=0 is out of range"),
+    ("SubinterpPool p preload=maybe", r"SI0102: option preload=maybe: expected on or off"),
+    ("SubinterpPool p gil=main max-requests=10", r"SI0102: SubinterpPool p: gil=main cannot be "
+                                                 r"recycled"),
+    ("SubinterpScriptReloading sometimes", r"SubinterpScriptReloading must be On or Off"),
     ("SubinterpPool p\nSubinterpPool p", r"SI0105: SubinterpPool p is already declared"),
     ("SubinterpScriptAlias /x", r"SI0106: SubinterpScriptAlias needs a URL path and a script"),
     ("SubinterpScriptAlias x {apps}/hello.py", r"SI0106: SubinterpScriptAlias: URL path 'x' must "
@@ -62,7 +67,9 @@ def test_configuration_error_stops_startup(scratch, body, message):
 def test_valid_configuration_passes_configtest(scratch):
     server = Httpd(scratch, DIRECTORY + """
 SubinterpPythonPath /tmp
-SubinterpPool p interpreters=3 gil=own python-path=/tmp max-active=4 queue-timeout=2.5
+SubinterpPool p interpreters=3 gil=own python-path=/tmp max-active=4 queue-timeout=2.5 \\
+    request-timeout=10 max-requests=1000 preload=off
+SubinterpScriptReloading On
 SubinterpScriptAlias /a {apps}/hello.py pool=p
 SubinterpScriptAlias /b/ {apps}/hello.py callable=application
 """)

@@ -1,0 +1,249 @@
+/* si_maint.c — the maintenance thread (see si_maint.h). */
+#include "si_maint.h"
+#include "si_request.h"
+
+#include "pythread.h"
+
+#define SI_MAINT_TICK apr_time_from_msec(200)
+
+typedef struct {
+    server_rec *server;
+    apr_array_header_t *pools;          /* si_pool * */
+    apr_array_header_t *global_path;
+    apr_thread_t *thread;
+    apr_thread_mutex_t *lock;           /* guards stopping and the tracked list */
+    apr_thread_cond_t *wake;
+    int stopping;
+    PyThreadState *main_state;          /* this thread's state of the main interpreter */
+    si_request *tracked;                /* running requests with a deadline */
+    apr_uint64_t serial;
+} si_maint;
+
+static si_maint *maint;                 /* one per child; C data only */
+
+void si_maint_track(si_request *req)
+{
+    if (!maint || req->mount->pool->request_timeout <= 0)
+        return;
+    apr_thread_mutex_lock(maint->lock);
+    req->deadline = apr_time_now() + req->mount->pool->request_timeout;
+    req->serial = ++maint->serial;
+    req->thread_id = PyThread_get_thread_ident();
+    req->next_tracked = maint->tracked;
+    req->prev_tracked = NULL;
+    if (maint->tracked)
+        maint->tracked->prev_tracked = req;
+    maint->tracked = req;
+    req->is_tracked = 1;
+    apr_thread_mutex_unlock(maint->lock);
+}
+
+void si_maint_untrack(si_request *req)
+{
+    if (!req->is_tracked)
+        return;
+    apr_thread_mutex_lock(maint->lock);
+    if (req->prev_tracked)
+        req->prev_tracked->next_tracked = req->next_tracked;
+    else
+        maint->tracked = req->next_tracked;
+    if (req->next_tracked)
+        req->next_tracked->prev_tracked = req->prev_tracked;
+    req->is_tracked = 0;
+    apr_thread_mutex_unlock(maint->lock);
+    if (req->timeout_signalled)
+        PyThreadState_SetAsyncExc(req->thread_id, NULL);   /* never into the next request */
+}
+
+/* Raises RequestTimeout in one overdue request.  Taken under its interpreter's GIL: while we hold
+ * it the request cannot untrack itself (it does so with the GIL held), so the check is exact. */
+static void interrupt(si_instance *inst, apr_uint64_t serial)
+{
+    PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
+    if (!fresh)
+        return;
+    apr_thread_mutex_lock(maint->lock);
+    for (si_request *req = maint->tracked; req; req = req->next_tracked) {
+        if (req->serial != serial)
+            continue;
+        req->timeout_signalled = 1;
+        PyThreadState_SetAsyncExc(req->thread_id, (PyObject *)inst->st->request_timeout_type);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, req->r, "SI0441: pool %s interpreter %d: "
+                      "%s %s exceeded request-timeout=%g s; interrupting it",
+                      inst->slot->pool->name, inst->slot->index, req->r->method, req->r->uri,
+                      (double)req->mount->pool->request_timeout / APR_USEC_PER_SEC);
+        break;
+    }
+    apr_thread_mutex_unlock(maint->lock);
+    PyThreadState_Clear(fresh);
+    PyThreadState_DeleteCurrent();
+}
+
+static void check_deadlines(void)
+{
+    for (;;) {
+        si_instance *inst = NULL;
+        apr_uint64_t serial = 0;
+        apr_time_t now = apr_time_now();
+        apr_thread_mutex_lock(maint->lock);
+        for (si_request *req = maint->tracked; req; req = req->next_tracked) {
+            if (!req->timeout_signalled && req->deadline <= now && req->instance->st) {
+                inst = req->instance;
+                serial = req->serial;
+                break;
+            }
+        }
+        apr_thread_mutex_unlock(maint->lock);
+        if (!inst)
+            return;
+        interrupt(inst, serial);
+    }
+}
+
+/* Builds a new instance for slot (the caller holds nothing; we borrow the main interpreter's GIL
+ * only while CPython creates the interpreter). */
+static si_instance *build(si_interp *slot)
+{
+    si_tstate_restore(maint->main_state);
+    si_instance *fresh = si_instance_create(slot, maint->main_state, maint->server,
+                                            maint->global_path);
+    PyEval_SaveThread();
+    return fresh;
+}
+
+static void recycle(si_pool *pool)
+{
+    int max_requests = pool->conf->max_requests;
+    for (int i = 0; max_requests && i < pool->count; i++) {
+        si_interp *slot = &pool->interps[i];
+        if (!slot->current || slot->served_current < (apr_uint64_t)max_requests)
+            continue;
+        apr_time_t started = apr_time_now();
+        si_instance *fresh = build(slot);
+        if (!fresh)
+            continue;   /* logged (SI0202); the old one keeps serving */
+        si_pool_swap(slot, fresh);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, maint->server, "SI0210: pool %s interpreter %d: "
+                     "recycled after %d requests (generation %" APR_UINT64_T_FMT ", built in %"
+                     APR_TIME_T_FMT " ms)", pool->name, slot->index, max_requests,
+                     fresh->generation, apr_time_as_msec(apr_time_now() - started));
+    }
+}
+
+static void reload(si_pool *pool)
+{
+    if (!pool->conf->reloading || pool->conf->gil == SI_GIL_MAIN)
+        return;
+    apr_time_t mtime = si_pool_scripts_mtime(pool);
+    if (mtime <= pool->scripts_mtime)
+        return;
+    pool->scripts_mtime = mtime;
+    apr_time_t started = apr_time_now();
+    si_instance **fresh = calloc(pool->count, sizeof(*fresh));
+    int ok = fresh != NULL;
+    for (int i = 0; ok && i < pool->count; i++) {
+        fresh[i] = build(&pool->interps[i]);
+        ok = fresh[i] && fresh[i]->apps_failed == 0;
+    }
+    for (int i = 0; fresh && i < pool->count; i++) {
+        if (ok)
+            si_pool_swap(&pool->interps[i], fresh[i]);
+        else if (fresh[i])
+            si_instance_end(fresh[i], 1);   /* never served: nothing of it is bound anywhere */
+    }
+    if (ok)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, maint->server, "SI0211: pool %s: a script "
+                     "changed; %d interpreter(s) reloaded in %" APR_TIME_T_FMT " ms", pool->name,
+                     pool->count, apr_time_as_msec(apr_time_now() - started));
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, maint->server, "SI0310: pool %s: reloading after "
+                     "a script change failed (see SI0301/SI0202 above); the previous "
+                     "interpreters keep serving", pool->name);
+    free(fresh);
+}
+
+/* Ends retired instances whose requests are done and whose states no thread is bound to. */
+static void end_retired(si_pool *pool)
+{
+    apr_thread_mutex_lock(pool->lock);
+    si_instance **link = &pool->retired;
+    while (*link) {
+        si_instance *inst = *link;
+        if (inst->active > 0) {
+            link = &inst->next_retired;
+            continue;
+        }
+        apr_thread_mutex_unlock(pool->lock);
+        int ended = si_instance_end(inst, 0);
+        apr_thread_mutex_lock(pool->lock);
+        if (ended)
+            *link = inst->next_retired;   /* only we unlink: the list head may have grown */
+        else
+            link = &inst->next_retired;
+    }
+    apr_thread_mutex_unlock(pool->lock);
+}
+
+static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
+{
+    maint->main_state = PyThreadState_New(PyInterpreterState_Main());
+    for (;;) {
+        apr_thread_mutex_lock(maint->lock);
+        if (!maint->stopping)
+            apr_thread_cond_timedwait(maint->wake, maint->lock, SI_MAINT_TICK);
+        int stopping = maint->stopping;
+        apr_thread_mutex_unlock(maint->lock);
+        if (stopping || !maint->main_state)
+            break;
+        check_deadlines();
+        for (int i = 0; i < maint->pools->nelts; i++) {
+            si_pool *pool = APR_ARRAY_IDX(maint->pools, i, si_pool *);
+            recycle(pool);
+            reload(pool);
+            check_deadlines();
+            end_retired(pool);
+        }
+    }
+    if (maint->main_state) {
+        si_tstate_restore(maint->main_state);
+        PyThreadState_Clear(maint->main_state);
+        PyThreadState_DeleteCurrent();
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t maint_stop(void *data)
+{
+    apr_status_t rv;
+    apr_thread_mutex_lock(maint->lock);
+    maint->stopping = 1;
+    apr_thread_cond_signal(maint->wake);
+    apr_thread_mutex_unlock(maint->lock);
+    apr_thread_join(&rv, maint->thread);
+    return APR_SUCCESS;
+}
+
+apr_status_t si_maint_start(apr_pool_t *pchild, server_rec *s, apr_array_header_t *pools,
+                            apr_array_header_t *global_path)
+{
+    apr_status_t rv;
+    maint = apr_pcalloc(pchild, sizeof(*maint));
+    maint->server = s;
+    maint->pools = pools;
+    maint->global_path = global_path;
+    for (int i = 0; i < pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
+        pool->scripts_mtime = si_pool_scripts_mtime(pool);
+    }
+    if ((rv = apr_thread_mutex_create(&maint->lock, APR_THREAD_MUTEX_DEFAULT, pchild))
+            != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&maint->wake, pchild)) != APR_SUCCESS
+        || (rv = apr_thread_create(&maint->thread, NULL, maint_main, NULL, pchild))
+            != APR_SUCCESS) {
+        maint = NULL;
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(pchild, NULL, maint_stop);
+    return APR_SUCCESS;
+}
