@@ -59,9 +59,13 @@ apache:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2 apache2-dev >/dev/null; \
 	fi
 
-venv: $(VENV)/.installed
+# The tests make venvs and measure CPython with sys.executable: it must be the module's Python.
+venv: check-python
+	@if [ -x $(VENV)/bin/python ] && [ "$$($(VENV)/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))')" != "$(realpath $(PY_FOUND))" ]; then \
+	    echo "$(VENV) was made with another Python; recreating it with $(PY_FOUND)"; rm -rf $(VENV); fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed
 
-$(VENV)/.installed: requirements-test.txt | check-python
+$(VENV)/.installed: requirements-test.txt
 	@test -x $(VENV)/bin/python || $(PY_FOUND) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	@touch $@

@@ -8,8 +8,10 @@
 #include "si_config.h"
 #include "si_runtime.h"
 #include "si_request.h"
+#include "si_status.h"
 
 #include "ap_mpm.h"
+#include "mod_status.h"
 
 /* Claims URLs under a SubinterpScriptAlias before mod_alias can.  The script file becomes
  * r->filename (plus the rest of the path, which the core's directory walk turns into path_info),
@@ -76,6 +78,8 @@ static void si_register_hooks(apr_pool_t *p)
     static const char *const before_alias[] = {"mod_alias.c", NULL};
     ap_hook_translate_name(si_translate_name, NULL, before_alias, APR_HOOK_MIDDLE);
     ap_hook_handler(si_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(si_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, si_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(si_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(si_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(si_child_init, NULL, NULL, APR_HOOK_MIDDLE);

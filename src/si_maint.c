@@ -14,12 +14,23 @@ typedef struct {
     apr_thread_mutex_t *lock;           /* guards stopping and the tracked list */
     apr_thread_cond_t *wake;
     int stopping;
+    int kicked;                         /* a wake that arrived while we were busy */
     PyThreadState *main_state;          /* this thread's state of the main interpreter */
     si_request *tracked;                /* running requests with a deadline */
     apr_uint64_t serial;
 } si_maint;
 
 static si_maint *maint;                 /* one per child; C data only */
+
+void si_maint_wake(void)
+{
+    if (!maint)
+        return;
+    apr_thread_mutex_lock(maint->lock);
+    maint->kicked = 1;
+    apr_thread_cond_signal(maint->wake);
+    apr_thread_mutex_unlock(maint->lock);
+}
 
 void si_maint_track(si_request *req)
 {
@@ -69,9 +80,10 @@ static void interrupt(si_instance *inst, apr_uint64_t serial)
         req->timeout_signalled = 1;
         PyThreadState_SetAsyncExc(req->thread_id, (PyObject *)inst->st->request_timeout_type);
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, req->r, "SI0441: pool %s interpreter %d: "
-                      "%s %s exceeded request-timeout=%g s; interrupting it",
+                      "%s %s exceeded request-timeout=%" APR_TIME_T_FMT ".%03d s; interrupting it",
                       inst->slot->pool->name, inst->slot->index, req->r->method, req->r->uri,
-                      (double)req->mount->pool->request_timeout / APR_USEC_PER_SEC);
+                      apr_time_sec(req->mount->pool->request_timeout),
+                      (int)(apr_time_msec(req->mount->pool->request_timeout) % 1000));
         break;
     }
     apr_thread_mutex_unlock(maint->lock);
@@ -175,6 +187,10 @@ static void end_retired(si_pool *pool)
         }
         apr_thread_mutex_unlock(pool->lock);
         int ended = si_instance_end(inst, 0);
+        if (ended)
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, maint->server, "SI0212: pool %s interpreter "
+                         "%d: generation %" APR_UINT64_T_FMT " ended", pool->name,
+                         inst->slot->index, inst->generation);
         apr_thread_mutex_lock(pool->lock);
         if (ended)
             *link = inst->next_retired;   /* only we unlink: the list head may have grown */
@@ -189,8 +205,9 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
     maint->main_state = PyThreadState_New(PyInterpreterState_Main());
     for (;;) {
         apr_thread_mutex_lock(maint->lock);
-        if (!maint->stopping)
+        if (!maint->stopping && !maint->kicked)
             apr_thread_cond_timedwait(maint->wake, maint->lock, SI_MAINT_TICK);
+        maint->kicked = 0;
         int stopping = maint->stopping;
         apr_thread_mutex_unlock(maint->lock);
         if (stopping || !maint->main_state)

@@ -18,6 +18,9 @@ struct si_request;
 apr_status_t si_maint_start(apr_pool_t *pchild, server_rec *s, apr_array_header_t *pools,
                             apr_array_header_t *global_path);
 
+/* Asks the thread to look now (an interpreter reached max-requests). */
+void si_maint_wake(void);
+
 /* Requests with a deadline register while they run (GIL held) so the thread can interrupt them. */
 void si_maint_track(struct si_request *req);
 void si_maint_untrack(struct si_request *req);

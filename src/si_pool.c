@@ -1,6 +1,7 @@
 /* si_pool.c — interpreter instances of a pool, and least-busy dispatch. */
 #include "si_pool.h"
 #include "si_app.h"
+#include "si_maint.h"
 
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
                           si_pool **out)
@@ -284,10 +285,13 @@ void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time
     slot->active--;
     inst->active--;
     slot->served++;
+    int due = 0;
     if (inst == slot->current)
-        slot->served_current++;
+        due = ++slot->served_current == (apr_uint64_t)pool->conf->max_requests;
     slot->busy_usec += apr_time_now() - started;
     if (pool->waiting)
         apr_thread_cond_signal(pool->freed);
     apr_thread_mutex_unlock(pool->lock);
+    if (due)
+        si_maint_wake();   /* build the replacement now; this one serves until it is ready */
 }

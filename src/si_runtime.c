@@ -13,7 +13,20 @@ typedef struct {
     server_rec *server;
     apr_array_header_t *pools;      /* si_pool * */
     PyThreadState *main_state;      /* the child main thread's, detached while serving */
+    apr_time_t started;
 } si_runtime;
+
+static si_runtime *runtime;   /* this child's; C data only */
+
+apr_array_header_t *si_runtime_pools(void)
+{
+    return runtime ? runtime->pools : NULL;
+}
+
+apr_time_t si_runtime_started(void)
+{
+    return runtime ? runtime->started : apr_time_now();
+}
 
 static int initialize_python(server_rec *s, si_server_conf *conf)
 {
@@ -96,6 +109,7 @@ static apr_status_t stop_runtime(void *data)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
     si_tstate_free_threads();
+    runtime = NULL;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
                  "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
                  ended, apr_time_as_msec(apr_time_now() - started));
@@ -142,6 +156,8 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         pool->conf->runtime = pool;
     }
     PyEval_SaveThread();
+    rt->started = started;
+    runtime = rt;
     /* Registered before the maintenance thread's pre-cleanup, run after it. */
     apr_pool_cleanup_register(pchild, rt, stop_runtime, apr_pool_cleanup_null);
     apr_status_t rv = si_maint_start(pchild, s, rt->pools, conf->python_path);

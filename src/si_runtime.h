@@ -12,4 +12,10 @@
 
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* This child's pools (si_pool *), or NULL when Python does not run here. */
+apr_array_header_t *si_runtime_pools(void);
+
+/* When this child started Python. */
+apr_time_t si_runtime_started(void);
+
 #endif

@@ -1,0 +1,294 @@
+/* si_status.c — the status page and mod_status rows (see si_status.h). */
+#include "si_status.h"
+#include "si_pool.h"
+#include "si_runtime.h"
+
+#include "mod_status.h"
+
+#include <unistd.h>
+
+typedef struct {
+    int index;
+    apr_uint64_t generation, served, recycles;
+    int active, ready;
+    double avg_ms;
+} slot_snapshot;
+
+typedef struct {
+    si_pool *pool;
+    slot_snapshot *slots;
+    int retired;
+    apr_uint64_t rejected;
+} pool_snapshot;
+
+static apr_array_header_t *snapshot(apr_pool_t *p)
+{
+    apr_array_header_t *pools = si_runtime_pools();
+    apr_array_header_t *out = apr_array_make(p, pools ? pools->nelts : 1, sizeof(pool_snapshot));
+    for (int i = 0; pools && i < pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
+        pool_snapshot *ps = &APR_ARRAY_PUSH(out, pool_snapshot);
+        ps->pool = pool;
+        ps->slots = apr_pcalloc(p, pool->count * sizeof(slot_snapshot));
+        apr_thread_mutex_lock(pool->lock);
+        for (int k = 0; k < pool->count; k++) {
+            si_interp *slot = &pool->interps[k];
+            slot_snapshot *ss = &ps->slots[k];
+            ss->index = k;
+            ss->ready = slot->current != NULL;
+            ss->generation = slot->current ? slot->current->generation : 0;
+            ss->active = slot->active;
+            ss->served = slot->served;
+            ss->recycles = slot->recycles;
+            ss->avg_ms = slot->served ? (double)slot->busy_usec / slot->served / 1000.0 : 0;
+        }
+        for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
+            ps->retired++;
+        ps->rejected = pool->rejected;
+        apr_thread_mutex_unlock(pool->lock);
+    }
+    return out;
+}
+
+static apr_int64_t resident_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (apr_int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+static const char *json_string(apr_pool_t *p, const char *s)
+{
+    /* Pool names come from the configuration: escape what JSON requires. */
+    char *out = apr_palloc(p, strlen(s) * 6 + 3), *o = out;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *o++ = '\\';
+            *o++ = *c;
+        }
+        else if (*c < 0x20) {
+            o += sprintf(o, "\\u%04x", *c);
+        }
+        else {
+            *o++ = *c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static const char *label(apr_pool_t *p, const char *s)
+{
+    /* Prometheus label values escape backslash, double quote and newline. */
+    char *out = apr_palloc(p, strlen(s) * 2 + 1), *o = out;
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            *o++ = '\\';
+        if (*s == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+            continue;
+        }
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
+static const char *vhost_of(si_pool *pool)
+{
+    server_rec *s = pool->conf->server;
+    return s->is_virtual ? apr_psprintf(pool->p, "%s:%u", s->server_hostname, s->port)
+                         : "main server";
+}
+
+static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)
+{
+    ap_set_content_type(r, "application/json");
+    ap_rprintf(r, "{\"version\": \"%s\", \"python\": %s, \"pid\": %" APR_PID_T_FMT ", "
+               "\"rss_bytes\": %" APR_INT64_T_FMT ", \"uptime_seconds\": %" APR_TIME_T_FMT
+               ", \"pools\": [", SI_VERSION, json_string(r->pool, Py_GetVersion()), getpid(), rss,
+               apr_time_sec(apr_time_now() - si_runtime_started()));
+    for (int i = 0; i < pools->nelts; i++) {
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+        si_pool_conf *conf = ps->pool->conf;
+        ap_rprintf(r, "%s{\"name\": %s, \"vhost\": %s, \"gil\": \"%s\", \"max_active\": %d, "
+                   "\"max_requests\": %d, \"retired\": %d, \"rejected\": %" APR_UINT64_T_FMT
+                   ", \"interpreters\": [", i ? ", " : "", json_string(r->pool, ps->pool->name),
+                   json_string(r->pool, vhost_of(ps->pool)), si_gil_name(conf->gil),
+                   conf->max_active, conf->max_requests, ps->retired, ps->rejected);
+        for (int k = 0; k < ps->pool->count; k++) {
+            slot_snapshot *ss = &ps->slots[k];
+            ap_rprintf(r, "%s{\"index\": %d, \"state\": \"%s\", \"generation\": %"
+                       APR_UINT64_T_FMT ", \"active\": %d, \"served\": %" APR_UINT64_T_FMT
+                       ", \"recycles\": %" APR_UINT64_T_FMT ", \"avg_ms\": %.3f}", k ? ", " : "",
+                       ss->index, ss->ready ? "ready" : "down", ss->generation, ss->active,
+                       ss->served, ss->recycles, ss->avg_ms);
+        }
+        ap_rputs("]}", r);
+    }
+    ap_rputs("]}\n", r);
+}
+
+static void metric_header(request_rec *r, const char *name, const char *type, const char *help)
+{
+    ap_rprintf(r, "# HELP mod_subinterp_%s %s\n# TYPE mod_subinterp_%s %s\n", name, help, name,
+               type);
+}
+
+static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)
+{
+    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    pid_t pid = getpid();
+    metric_header(r, "info", "gauge", "mod_subinterp and Python versions.");
+    ap_rprintf(r, "mod_subinterp_info{version=\"%s\",python=\"%d.%d.%d\"} 1\n", SI_VERSION,
+               PY_MAJOR_VERSION, PY_MINOR_VERSION, PY_MICRO_VERSION);
+    metric_header(r, "child_resident_bytes", "gauge", "Resident memory of the Apache child.");
+    ap_rprintf(r, "mod_subinterp_child_resident_bytes{pid=\"%" APR_PID_T_FMT "\"} %"
+               APR_INT64_T_FMT "\n", pid, rss);
+    static const struct {
+        const char *name, *type, *help;
+    } slot_metrics[] = {
+        {"requests_total", "counter", "Requests served by an interpreter slot."},
+        {"active_requests", "gauge", "Requests running now in an interpreter slot."},
+        {"recycles_total", "counter", "Times an interpreter slot got a new interpreter."},
+        {"generation", "gauge", "Generation of the interpreter serving a slot."},
+        {"request_seconds_average", "gauge", "Average time a request held an interpreter."},
+    };
+    for (unsigned m = 0; m < sizeof(slot_metrics) / sizeof(slot_metrics[0]); m++) {
+        metric_header(r, slot_metrics[m].name, slot_metrics[m].type, slot_metrics[m].help);
+        for (int i = 0; i < pools->nelts; i++) {
+            pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+            const char *pool_label = label(r->pool, ps->pool->name);
+            const char *vhost = label(r->pool, vhost_of(ps->pool));
+            for (int k = 0; k < ps->pool->count; k++) {
+                slot_snapshot *ss = &ps->slots[k];
+                ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\",interpreter=\"%d\","
+                           "pid=\"%" APR_PID_T_FMT "\"} ", slot_metrics[m].name, pool_label, vhost,
+                           k, pid);
+                if (m == 0)
+                    ap_rprintf(r, "%" APR_UINT64_T_FMT "\n", ss->served);
+                else if (m == 1)
+                    ap_rprintf(r, "%d\n", ss->active);
+                else if (m == 2)
+                    ap_rprintf(r, "%" APR_UINT64_T_FMT "\n", ss->recycles);
+                else if (m == 3)
+                    ap_rprintf(r, "%" APR_UINT64_T_FMT "\n", ss->generation);
+                else
+                    ap_rprintf(r, "%.6f\n", ss->avg_ms / 1000.0);
+            }
+        }
+    }
+    metric_header(r, "retired_interpreters", "gauge", "Replaced interpreters not yet ended.");
+    for (int i = 0; i < pools->nelts; i++) {
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+        ap_rprintf(r, "mod_subinterp_retired_interpreters{pool=\"%s\",vhost=\"%s\",pid=\"%"
+                   APR_PID_T_FMT "\"} %d\n", label(r->pool, ps->pool->name),
+                   label(r->pool, vhost_of(ps->pool)), pid, ps->retired);
+    }
+    metric_header(r, "rejected_total", "counter", "Requests answered 503 after queue-timeout.");
+    for (int i = 0; i < pools->nelts; i++) {
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+        ap_rprintf(r, "mod_subinterp_rejected_total{pool=\"%s\",vhost=\"%s\",pid=\"%"
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name),
+                   label(r->pool, vhost_of(ps->pool)), pid, ps->rejected);
+    }
+}
+
+static void html_tables(request_rec *r, apr_array_header_t *pools)
+{
+    for (int i = 0; i < pools->nelts; i++) {
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+        si_pool_conf *conf = ps->pool->conf;
+        ap_rprintf(r, "<h2>Pool %s <small>(%s, gil=%s", ap_escape_html(r->pool, ps->pool->name),
+                   ap_escape_html(r->pool, vhost_of(ps->pool)), si_gil_name(conf->gil));
+        if (conf->max_active)
+            ap_rprintf(r, ", max-active=%d", conf->max_active);
+        if (conf->max_requests)
+            ap_rprintf(r, ", max-requests=%d", conf->max_requests);
+        ap_rprintf(r, ")</small></h2>\n<p>Retired interpreters still ending: %d. Refused "
+                   "(503): %" APR_UINT64_T_FMT ".</p>\n<table>\n<tr><th>Interpreter</th>"
+                   "<th>State</th><th>Generation</th><th>Active</th><th>Served</th>"
+                   "<th>Recycles</th><th>Average ms</th></tr>\n", ps->retired, ps->rejected);
+        for (int k = 0; k < ps->pool->count; k++) {
+            slot_snapshot *ss = &ps->slots[k];
+            ap_rprintf(r, "<tr><td>%d</td><td class=\"%s\">%s</td><td>%" APR_UINT64_T_FMT
+                       "</td><td>%d</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
+                       "</td><td>%.2f</td></tr>\n", k, ss->ready ? "ready" : "down",
+                       ss->ready ? "ready" : "down", ss->generation, ss->active, ss->served,
+                       ss->recycles, ss->avg_ms);
+        }
+        ap_rputs("</table>\n", r);
+    }
+}
+
+static void send_html(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)
+{
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rprintf(r, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mod_subinterp "
+               "status</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-"
+               "collapse:collapse}th,td{border:1px solid #999;padding:.3em .8em;text-align:right}"
+               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}</style></head>\n"
+               "<body><h1>mod_subinterp %s</h1>\n<p>Child %" APR_PID_T_FMT ", Python %s, "
+               "resident memory %.1f MiB, up %" APR_TIME_T_FMT " s. Formats: <a href=\"?json\">"
+               "JSON</a>, <a href=\"?prometheus\">Prometheus</a>.</p>\n", SI_VERSION, getpid(),
+               ap_escape_html(r->pool, Py_GetVersion()), rss / 1048576.0,
+               apr_time_sec(apr_time_now() - si_runtime_started()));
+    if (pools->nelts == 0)
+        ap_rputs("<p>No pools run in this child.</p>\n", r);
+    html_tables(r, pools);
+    ap_rputs("</body></html>\n", r);
+}
+
+int si_status_handler(request_rec *r)
+{
+    if (!r->handler || strcmp(r->handler, SI_STATUS_HANDLER) != 0)
+        return DECLINED;
+    if (r->method_number != M_GET)
+        return HTTP_METHOD_NOT_ALLOWED;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (r->header_only) {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        return OK;
+    }
+    apr_array_header_t *pools = snapshot(r->pool);
+    apr_int64_t rss = resident_bytes();
+    const char *format = r->args ? r->args : "";
+    if (strcmp(format, "json") == 0)
+        send_json(r, pools, rss);
+    else if (strcmp(format, "prometheus") == 0)
+        send_prometheus(r, pools, rss);
+    else
+        send_html(r, pools, rss);
+    return OK;
+}
+
+int si_status_hook(request_rec *r, int flags)
+{
+    apr_array_header_t *pools = snapshot(r->pool);
+    if (flags & AP_STATUS_SHORT) {
+        for (int i = 0; i < pools->nelts; i++) {
+            pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+            apr_uint64_t served = 0;
+            int active = 0;
+            for (int k = 0; k < ps->pool->count; k++) {
+                served += ps->slots[k].served;
+                active += ps->slots[k].active;
+            }
+            ap_rprintf(r, "SubinterpPool %s: interpreters=%d active=%d served=%" APR_UINT64_T_FMT
+                       " retired=%d\n", ps->pool->name, ps->pool->count, active, served,
+                       ps->retired);
+        }
+        return OK;
+    }
+    ap_rputs("<hr />\n<h1>mod_subinterp</h1>\n", r);
+    html_tables(r, pools);
+    return OK;
+}

@@ -1,0 +1,15 @@
+"""Reports which `samepkg` this interpreter imports, and which path markers it can see."""
+import importlib.util
+import json
+
+import samepkg
+
+
+def application(environ, start_response):
+    body = json.dumps({
+        "samepkg": samepkg.VERSION,
+        "lib1": importlib.util.find_spec("marker_lib1") is not None,
+        "global": importlib.util.find_spec("marker_global") is not None,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
