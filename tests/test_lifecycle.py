@@ -1,4 +1,5 @@
 """Child start and exit: graceful restarts under load lose no request, stops are clean."""
+import os
 import re
 import threading
 import time
@@ -38,11 +39,22 @@ SubinterpScriptAlias /main {apps}/whoami.py pool=m
                    for p in ("/hello", "/who?sleep=0.05", "/shared", "/main")]
         for t in threads:
             t.start()
+        def children(code):
+            return set(re.findall(r"%s: child (\d+)" % code, httpd.log_text(0)))
+        first = children("SI0200")
         try:
             for _ in range(3):
-                time.sleep(1.0)
+                time.sleep(1.5)
                 httpd.graceful()
-            time.sleep(1.5)
+            # The MPM spawns children from its once-a-second maintenance loop: wait, under load,
+            # until a child of the last generation serves.
+            def settled():
+                started, stopped = children("SI0200"), children("SI0206")
+                return len(started - first) >= 2 and len(started - stopped) == 1
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not settled():
+                time.sleep(0.2)
+            time.sleep(0.5)
         finally:
             stop.set()
             for t in threads:
@@ -50,8 +62,10 @@ SubinterpScriptAlias /main {apps}/whoami.py pool=m
         failures = [r for r in results if r[1] != 200]
         assert not failures, failures[:10]
         assert len(results) > 50
-        children = set(re.findall(r"SI0200: child (\d+)", httpd.log_text(0)))
-        assert len(children) >= 4, "graceful restarts did not replace the child"
+        started, stopped = children("SI0200"), children("SI0206")
+        assert len(started - first) >= 2, "graceful restarts did not replace the child"
+        assert first <= stopped, "the first child did not end Python cleanly"
+        assert len(started - stopped) == 1, "every replaced child ends Python cleanly"
         assert httpd.get("/hello").status_code == 200
 
     def test_many_graceful_restarts(self, httpd):
@@ -80,3 +94,48 @@ SubinterpScriptAlias /who {apps}/whoami.py pool=p
         httpd.stop()
         assert time.monotonic() - start < 10
         assert httpd.wait_log(r"SI0206: child \d+: Python stopped, 2 sub-interpreter\(s\) ended", timeout=0, start=0)
+
+
+def parent_usage(pid):
+    with open("/proc/%d/status" % pid) as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return rss, len(os.listdir("/proc/%d/fd" % pid))
+
+
+class TestRestartStorm:
+    CONFIG = DIRECTORY + """
+SubinterpPool p interpreters=2
+SubinterpScriptAlias /who {apps}/whoami.py pool=p
+SubinterpScriptAlias /hello {apps}/hello.py
+"""
+
+    def test_hundred_graceful_restarts_leave_the_parent_flat(self, httpd):
+        def restart(times):
+            for _ in range(times):
+                done = httpd.log_text(0).count("AH00493")
+                httpd.graceful()
+                deadline = time.monotonic() + 10
+                while httpd.log_text(0).count("AH00493") == done:
+                    assert time.monotonic() < deadline, "graceful restart not processed"
+                    time.sleep(0.01)
+                time.sleep(0.05)
+
+        restart(10)
+        rss_before, fds_before = parent_usage(httpd.proc.pid)
+        restart(90)
+        rss_after, fds_after = parent_usage(httpd.proc.pid)
+        print("parent after 10 and 100 restarts: RSS %d -> %d KiB, fds %d -> %d"
+              % (rss_before, rss_after, fds_before, fds_after))
+        assert fds_after == fds_before
+        assert rss_after - rss_before < 1024, (rss_before, rss_after)   # KiB
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpd.get("/who", timeout=5).status_code == 200:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        assert httpd.get("/who").status_code == 200
+        assert not httpd.wait_log(r"not the last thread|exit signal|Fatal Python", timeout=0,
+                                  start=0)
