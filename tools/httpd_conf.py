@@ -45,6 +45,7 @@ MinSpareThreads 1
 MaxSpareThreads {threads}
 Timeout 30
 KeepAliveTimeout 5
+GracefulShutdownTimeout 15
 DocumentRoot "{root}/htdocs"
 <Directory />
     Require all denied
