@@ -28,7 +28,7 @@ WARNINGS     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unuse
 EXTRA_CFLAGS ?= -O2
 EXTRA_LDFLAGS ?=
 
-.PHONY: all module module-path deps apache venv access run test clean distclean check-python
+.PHONY: all module module-path install deps apache venv access run test clean distclean check-python
 
 all: module
 
@@ -48,6 +48,12 @@ $(MODULE): $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 
 module-path: module
 	@echo $(CURDIR)/$(MODULE)
+
+# Debian layout: the module into Apache's modules directory, subinterp.load/.conf into
+# mods-available (then `a2enmod subinterp`).
+install: module
+	$(APXS) -i -n subinterp mod_subinterp.la
+	install -m 644 conf/subinterp.load conf/subinterp.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
 
 # --- dependencies -------------------------------------------------------------------------------
 deps: apache venv access

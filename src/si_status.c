@@ -105,8 +105,11 @@ static const char *label(apr_pool_t *p, const char *s)
 static const char *vhost_of(si_pool *pool)
 {
     server_rec *s = pool->conf->server;
-    return s->is_virtual ? apr_psprintf(pool->p, "%s:%u", s->server_hostname, s->port)
-                         : "main server";
+    if (!s->is_virtual)
+        return "main server";
+    /* ServerName often has no port; the <VirtualHost> address does. */
+    unsigned port = s->port ? s->port : s->addrs ? s->addrs->host_port : 0;
+    return apr_psprintf(pool->p, "%s:%u", s->server_hostname, port);
 }
 
 static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)

@@ -88,3 +88,37 @@ def test_unused_pool_is_a_warning(scratch):
     finally:
         server.stop()
     assert not server.unexpected_log_lines()
+
+
+def test_example_vhost_serves(scratch):
+    """conf/example-vhost.conf, with /srv mapped to a scratch tree and *:80 to our port, starts
+    and serves every mount it declares."""
+    import os
+    import subprocess
+    import sys
+    srv = os.path.join(scratch, "srv")
+    hello = open(os.path.join(os.path.dirname(__file__), "apps", "hello.py")).read()
+    for path, source in (("shop/wsgi.py", hello), ("api/app.py", hello.replace(
+            "def application", "def app")), ("reports/wsgi.py", hello)):
+        os.makedirs(os.path.dirname(os.path.join(srv, path)), exist_ok=True)
+        with open(os.path.join(srv, path), "w") as f:
+            f.write(source)
+    os.makedirs(os.path.join(srv, "shop", "src"))
+    os.makedirs(os.path.join(srv, "shop", "static"))
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip",
+                    os.path.join(srv, "shop", "venv")], check=True)
+    example = open(os.path.join(os.path.dirname(__file__), "..", "conf",
+                                "example-vhost.conf")).read()
+    body = example.replace("/srv", srv).replace("*:80", "127.0.0.1:{port}")
+    server = Httpd(scratch, body.replace("{", "{{").replace("}", "}}").replace(
+        "{{port}}", "{port}"))
+    rc, output = server.configtest()
+    assert rc == 0, output
+    server.start()
+    try:
+        for path in ("/", "/api", "/reports"):
+            r = server.get(path, headers={"Host": "shop.example.com"})
+            assert r.status_code == 200 and r.text == "Hello, world!\n", path
+    finally:
+        server.stop()
+    assert not server.unexpected_log_lines()

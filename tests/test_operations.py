@@ -370,7 +370,7 @@ SubinterpScriptAlias /hello {apps}/hello.py
         assert sum(i["served"] for i in p["interpreters"]) >= 6
         assert all(i["state"] == "ready" and i["generation"] == 0 for i in p["interpreters"])
         assert all(i["avg_ms"] > 0 for i in p["interpreters"])
-        assert pools["quo\\te"]["vhost"].startswith("v.test:")
+        assert pools["quo\\te"]["vhost"] == "v.test:%d" % httpd.port
 
     def test_prometheus(self, httpd):
         httpd.get("/who")
