@@ -13,7 +13,8 @@
 #include "ap_mpm.h"
 #include "mod_status.h"
 
-/* Claims URLs under a SubinterpScriptAlias before mod_alias can.  The script file becomes
+/* Claims URLs under a SubinterpScriptAlias once mod_alias had its turn, so `Alias /static/` and
+ * `Redirect` still apply below a mount at "/" (as with mod_wsgi).  The script file becomes
  * r->filename (plus the rest of the path, which the core's directory walk turns into path_info),
  * so <Directory> access control applies to the script as it does for ScriptAlias. */
 static int si_translate_name(request_rec *r)
@@ -75,8 +76,8 @@ static void si_child_init(apr_pool_t *pchild, server_rec *s)
 
 static void si_register_hooks(apr_pool_t *p)
 {
-    static const char *const before_alias[] = {"mod_alias.c", NULL};
-    ap_hook_translate_name(si_translate_name, NULL, before_alias, APR_HOOK_MIDDLE);
+    static const char *const after_alias[] = {"mod_alias.c", NULL};
+    ap_hook_translate_name(si_translate_name, after_alias, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(si_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(si_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, si_status_hook, NULL, NULL, APR_HOOK_MIDDLE);

@@ -99,6 +99,70 @@ PyObject *si_app_load(si_mount_conf *mount)
     return app;
 }
 
+/* The module named by a "does not support loading in subinterpreters" ImportError anywhere in
+ * the pending exception's chain (numpy wraps CPython's in its own), or NULL.  Leaves the
+ * exception pending. */
+static const char *refusing_module(apr_pool_t *p)
+{
+    PyObject *exc = PyErr_GetRaisedException(), *link = exc;
+    const char *found = NULL;
+    for (int depth = 0; link && depth < 8 && !found; depth++) {
+        if (PyErr_GivenExceptionMatches(link, PyExc_ImportError)) {
+            PyObject *text = PyObject_Str(link);
+            const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
+            /* CPython says "module X does not support loading in subinterpreters"; numpy
+             * quotes that sentence inside its own message. */
+            const char *phrase = msg ? strstr(msg, " does not support loading in subinterpreters")
+                                     : NULL;
+            if (phrase) {
+                const char *start = phrase;
+                while (start > msg && start[-1] != ' ')
+                    start--;
+                found = apr_pstrmemdup(p, start, phrase - start);
+            }
+            Py_XDECREF(text);
+        }
+        PyObject *next = PyException_GetCause(link);
+        if (!next)
+            next = PyException_GetContext(link);
+        if (link != exc)
+            Py_DECREF(link);
+        link = next;
+    }
+    if (link && link != exc)
+        Py_DECREF(link);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+    return found;
+}
+
+void si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r, si_mount_conf *mount,
+                             int index)
+{
+    const char *url = mount->url[0] ? mount->url : "/";
+    const char *refuser = refusing_module(p);
+    if (refuser) {
+        const char *text = si_exception_text(p);
+        const char *last = strrchr(text, '\n');
+        if (index == 0)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0303: pool %s: %s (imported by %s for "
+                         "%s) refuses to load in own-GIL sub-interpreters; serve it from a pool "
+                         "with gil=main (or gil=shared if it tolerates legacy sub-interpreters). "
+                         "The mount answers 500 until then. (%s)", mount->pool->name, refuser,
+                         mount->script, url, last ? last + 1 : text);
+        return;
+    }
+    const char *text = si_exception_text(p);
+    if (r)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
+                      "for %s failed; that mount answers 500:\n%s", mount->pool->name, index,
+                      mount->script, url, text);
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading %s "
+                     "for %s failed; that mount answers 500:\n%s", mount->pool->name, index,
+                     mount->script, url, text);
+}
+
 const char *si_exception_text(apr_pool_t *p)
 {
     PyObject *exc = PyErr_GetRaisedException();

@@ -1,8 +1,10 @@
-/* si_errors.c — wsgi.errors: text the app writes goes to Apache's error log, a line an entry.
+/* si_errors.c — wsgi.errors: text the app writes goes to Apache's error log.
  *
- * PEP 3333 makes wsgi.errors a text stream; we log complete lines as they arrive and a partial
- * line on flush() or when the request ends.  Lines are the app's own words, so they carry no SI
- * code: they are logged at level error, tagged with the client and URL of the request.
+ * PEP 3333 makes wsgi.errors a text stream.  What a write() completes (up to its last newline)
+ * becomes one log entry, so a logging record with its traceback -- which logging.StreamHandler
+ * writes in one call -- stays one entry; a partial line waits for its end, flush() or the end of
+ * the request.  The text is the app's own, so it carries no SI code: it is logged at level
+ * error, tagged with the client of the request.
  */
 #include "si_request.h"
 
@@ -21,7 +23,8 @@ static void log_line(si_errors *self, const char *text, Py_ssize_t len)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, self->server, "%.*s", (int)len, text);
 }
 
-/* Logs every complete line of self->pending (or all of it when `all`), keeping the rest. */
+/* Logs the complete lines of self->pending as one entry (all of it when `all`), keeping the
+ * rest. */
 static int emit(si_errors *self, int all)
 {
     if (!self->pending)
@@ -31,12 +34,12 @@ static int emit(si_errors *self, int all)
     if (!text)
         return -1;
     Py_ssize_t pos = 0;
-    for (;;) {
-        const char *nl = memchr(text + pos, '\n', size - pos);
-        if (!nl)
+    for (Py_ssize_t i = size; i > 0; i--) {
+        if (text[i - 1] == '\n') {
+            log_line(self, text, i - 1);
+            pos = i;
             break;
-        log_line(self, text + pos, nl - (text + pos));
-        pos = nl - text + 1;
+        }
     }
     if (all && pos < size) {
         log_line(self, text + pos, size - pos);

@@ -98,10 +98,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         inst->app_state[i] = inst->apps[i] ? 1 : 2;
         if (!inst->apps[i]) {
             inst->apps_failed++;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading "
-                         "%s for %s failed; that mount answers 500:\n%s", conf->name,
-                         slot->index, mount->script, mount->url[0] ? mount->url : "/",
-                         si_exception_text(ptemp));
+            si_app_log_load_failure(ptemp, s, NULL, mount, slot->index);
         }
     }
 }
@@ -173,10 +170,7 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
                           inst->slot->index, mount->script,
                           apr_time_as_msec(apr_time_now() - started));
         else
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading "
-                          "%s for %s failed; that mount answers 500:\n%s", mount->pool->name,
-                          inst->slot->index, mount->script, mount->url[0] ? mount->url : "/",
-                          si_exception_text(r->pool));
+            si_app_log_load_failure(r->pool, r->server, r, mount, inst->slot->index);
     }
     apr_thread_mutex_unlock(inst->load_lock);
     return inst->apps[i];

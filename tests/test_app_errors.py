@@ -112,7 +112,8 @@ SubinterpScriptAlias /errors {apps}/errors_stream.py
 
     def test_lines_reach_the_error_log(self, httpd):
         assert httpd.get("/errors").text == "logged"
-        for line in ("errors-stream line one", "errors-stream line two", "errors-stream partial",
-                     "errors-stream via logging"):
+        # One entry per write(): two lines written at once stay together (escaped "\n").
+        for entry in (r"errors-stream line one\\nerrors-stream line two",
+                      r"errors-stream partial", r"errors-stream via logging"):
             httpd.expect_log(r"\[subinterp:error\] \[pid \d+:tid \d+\] \[client [\d.:]+\] %s$"
-                             % line)
+                             % entry)

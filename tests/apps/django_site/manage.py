@@ -1,0 +1,8 @@
+"""Django's command line for the test site (migrate, collectstatic)."""
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+    from django.core.management import execute_from_command_line
+    execute_from_command_line(sys.argv)
