@@ -28,7 +28,7 @@ WARNINGS     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unuse
 EXTRA_CFLAGS ?= -O2
 EXTRA_LDFLAGS ?=
 
-.PHONY: all module module-path install deps apache venv access run test clean distclean check-python
+.PHONY: all module module-path install bench bench-deps deps apache venv access run test clean distclean check-python
 
 all: module
 
@@ -86,6 +86,22 @@ run: module apache access
 
 test: deps module
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
+# Benchmarks (not part of make test): peers from requirements-bench.txt in their own venv.
+BENCH_VENV := $(BUILD)/bench-venv
+BENCH_ARGS ?=
+
+bench-deps: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: requirements-bench.txt | check-python
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+	@test -x $(BENCH_VENV)/bin/python || $(PY_FOUND) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+bench: module apache access bench-deps
+	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o src/.libs src/*.lo src/*.slo src/*.o $(BUILD)

@@ -68,9 +68,24 @@ static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
     return Py_NewInterpreterFromConfig(state, &config);
 }
 
-/* Runs in the instance's interpreter, attached: module, environ constants, sys.path, apps. */
+static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
+{
+    si_pool_conf *conf = inst->slot->pool->conf;
+    for (int i = 0; i < conf->mounts->nelts; i++) {
+        si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
+        inst->apps[i] = si_app_load(mount);
+        inst->app_state[i] = inst->apps[i] ? 1 : 2;
+        if (!inst->apps[i]) {
+            inst->apps_failed++;
+            si_app_log_load_failure(ptemp, s, NULL, mount, inst->slot->index);
+        }
+    }
+}
+
+/* Runs in the instance's interpreter, attached: module, environ constants, sys.path, and the
+ * apps unless `defer` (preload=off, or a parallel warm-up to follow). */
 static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_path,
-                   apr_pool_t *ptemp)
+                   apr_pool_t *ptemp, int defer)
 {
     si_interp *slot = inst->slot;
     si_pool_conf *conf = slot->pool->conf;
@@ -92,19 +107,27 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT, slot->pool->p);
         return;   /* preload=off: imported by the first request that needs each app */
     }
-    for (int i = 0; i < conf->mounts->nelts; i++) {
-        si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
-        inst->apps[i] = si_app_load(mount);
-        inst->app_state[i] = inst->apps[i] ? 1 : 2;
-        if (!inst->apps[i]) {
-            inst->apps_failed++;
-            si_app_log_load_failure(ptemp, s, NULL, mount, slot->index);
-        }
-    }
+    if (!defer)
+        load_apps(inst, s, ptemp);
 }
 
-si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
-                                apr_array_header_t *global_path)
+void si_instance_load_apps(si_instance *inst, server_rec *s)
+{
+    if (!inst->apps || inst->slot->pool->conf->lazy)
+        return;
+    PyThreadState *state = si_tstate_attach_fresh(&inst->registry);
+    if (!state)
+        return;
+    apr_pool_t *ptemp;
+    apr_pool_create(&ptemp, NULL);
+    load_apps(inst, s, ptemp);
+    apr_pool_destroy(ptemp);
+    PyThreadState_Clear(state);
+    PyThreadState_DeleteCurrent();
+}
+
+static si_instance *create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+                           apr_array_header_t *global_path, int defer)
 {
     si_pool *pool = slot->pool;
     si_pool_conf *conf = pool->conf;
@@ -120,7 +143,7 @@ si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, serv
 
     if (conf->gil == SI_GIL_MAIN) {
         si_tstate_registry_init(&inst->registry, pool->p, PyInterpreterState_Main());
-        set_up(inst, s, global_path, ptemp);
+        set_up(inst, s, global_path, ptemp, 0);
         apr_pool_destroy(ptemp);
         return inst;
     }
@@ -141,7 +164,7 @@ si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, serv
     si_tstate_note_attached(state);
     si_tstate_registry_init(&inst->registry, pool->p, PyThreadState_GetInterpreter(state));
     si_tstate_register(&inst->registry, state);
-    set_up(inst, s, global_path, ptemp);
+    set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
     PyEval_SaveThread();
     si_tstate_restore(main_state);
@@ -174,6 +197,18 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
     }
     apr_thread_mutex_unlock(inst->load_lock);
     return inst->apps[i];
+}
+
+si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+                                apr_array_header_t *global_path)
+{
+    return create(slot, main_state, s, global_path, 0);
+}
+
+si_instance *si_instance_create_deferred(si_interp *slot, PyThreadState *main_state,
+                                         server_rec *s, apr_array_header_t *global_path)
+{
+    return create(slot, main_state, s, global_path, 1);
 }
 
 static void release_objects(si_instance *inst)

@@ -73,6 +73,15 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cach
 si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
                                 apr_array_header_t *global_path);
 
+/* The same, leaving the apps of an own-GIL instance to si_instance_load_apps(), so that several
+ * instances can import them in parallel (creation itself must stay serial). */
+si_instance *si_instance_create_deferred(si_interp *slot, PyThreadState *main_state,
+                                         server_rec *s, apr_array_header_t *global_path);
+
+/* Imports a deferred instance's apps on the calling thread, in a state of its own made and
+ * deleted here.  The caller holds no thread state. */
+void si_instance_load_apps(si_instance *inst, server_rec *s);
+
 /* Ends an instance: reaps every thread state made for it, releases its objects and, unless it is
  * the main interpreter, calls Py_EndInterpreter.  `all`: every state (child exit); otherwise
  * only when no state is still some live thread's binding, returning 0 if it had to wait.

@@ -71,6 +71,60 @@ static void preload_shared_static_types(server_rec *s)
     Py_XDECREF(module);
 }
 
+typedef struct {
+    si_instance **instances;
+    int count;
+    int next;                       /* guarded by lock */
+    apr_thread_mutex_t *lock;
+    server_rec *server;
+} si_warmup;
+
+static void *APR_THREAD_FUNC warm_up_thread(apr_thread_t *thread, void *data)
+{
+    si_warmup *w = data;
+    for (;;) {
+        apr_thread_mutex_lock(w->lock);
+        int i = w->next++;
+        apr_thread_mutex_unlock(w->lock);
+        if (i >= w->count)
+            break;
+        si_instance_load_apps(w->instances[i], w->server);
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* Imports the apps of the deferred own-GIL instances on up to one thread per CPU, each
+ * interpreter on its own GIL.  Called with nothing attached. */
+static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
+{
+    si_warmup w = {.server = s};
+    for (int i = 0; i < pools->nelts; i++)
+        w.count += APR_ARRAY_IDX(pools, i, si_pool *)->count;
+    w.instances = apr_pcalloc(p, w.count * sizeof(*w.instances));
+    w.count = 0;
+    for (int i = 0; i < pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
+        for (int k = 0; k < pool->count; k++)
+            if (pool->interps[k].current && pool->conf->gil == SI_GIL_OWN && !pool->conf->lazy)
+                w.instances[w.count++] = pool->interps[k].current;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = w.count < cpus ? w.count : (int)(cpus > 0 ? cpus : 1);
+    apr_thread_t **handles = apr_pcalloc(p, (threads ? threads : 1) * sizeof(*handles));
+    int started = 0;
+    if (threads > 1 && apr_thread_mutex_create(&w.lock, APR_THREAD_MUTEX_DEFAULT, p) == APR_SUCCESS)
+        for (; started < threads; started++)
+            if (apr_thread_create(&handles[started], NULL, warm_up_thread, &w, p) != APR_SUCCESS)
+                break;
+    apr_status_t rv;
+    for (int i = 0; i < started; i++)
+        apr_thread_join(&rv, handles[i]);
+    /* Whatever no thread took (one CPU, or threads unavailable) is done here. */
+    for (int i = started ? w.count : 0; i < w.count; i++)
+        si_instance_load_apps(w.instances[i], s);
+}
+
 static void end_pool(si_pool *pool)
 {
     for (int k = 0; k < pool->count; k++) {
@@ -150,12 +204,14 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         for (int k = 0; k < pool->count; k++) {
             si_interp *slot = &pool->interps[k];
-            si_pool_swap(slot, si_instance_create(slot, rt->main_state, s, conf->python_path));
+            si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
+                                                           conf->python_path));
             ready += slot->current != NULL;
         }
         pool->conf->runtime = pool;
     }
     PyEval_SaveThread();
+    warm_up(pchild, s, rt->pools);
     rt->started = started;
     runtime = rt;
     /* Registered before the maintenance thread's pre-cleanup, run after it. */

@@ -18,7 +18,7 @@ def apache_user():
 
 
 def render(root, port, module_path, body, mpm="event", threads=16, log_level="warn",
-           modules=BASE_MODULES):
+           modules=BASE_MODULES, children=1):
     # Our module logs its start/stop lines at info; a more verbose level applies to it too.
     ours = log_level if log_level.startswith(("debug", "trace")) else "info"
     loads = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODULE_DIR, m) for m in modules)
@@ -28,21 +28,21 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:{port}
 PidFile "{root}/httpd.pid"
 ErrorLog "{root}/error.log"
-LogLevel {log_level} subinterp:{ours}
+LogLevel {log_level}{" subinterp:" + ours if module_path else ""}
 LogFormat "%h %l %u %t \\"%r\\" %>s %b %D" timed
 CustomLog "{root}/access.log" timed
 LoadModule mpm_{mpm}_module {MODULE_DIR}/mod_mpm_{mpm}.so
 {loads}
-LoadModule subinterp_module "{module_path}"
+{'LoadModule subinterp_module "%s"' % module_path if module_path else ""}
 {apache_user()}
-# One child of {threads} threads; a second slot lets a graceful restart overlap.
-StartServers 1
-ServerLimit 2
+# {children} child(ren) of {threads} threads; a spare slot lets a graceful restart overlap.
+StartServers {children}
+ServerLimit {children + 1}
 ThreadsPerChild {threads}
 ThreadLimit {threads}
-MaxRequestWorkers {threads}
+MaxRequestWorkers {threads * children}
 MinSpareThreads 1
-MaxSpareThreads {threads}
+MaxSpareThreads {threads * children}
 Timeout 30
 KeepAliveTimeout 5
 GracefulShutdownTimeout 15

@@ -1,0 +1,129 @@
+"""Turns benchmark results into docs/performance.md (tables, targets) and docs/performance.png."""
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def write(results, names, workloads):
+    med = results["medians"]
+    cores = int(results["machine"].split()[0])
+    ref = "mod_subinterp own x%d" % cores
+
+    def rps(name, workload):
+        m = med.get("%s|%s" % (name, workload))
+        return m["rps"] if m else None
+
+    lines = ["# Performance", "",
+             "Measured by `%s` on %s (%s, Python %s): wrk with 2 threads and 16 connections, "
+             "%d s per run after a 1 s warm-up, %d interleaved repeat(s), medians. Every "
+             "contender serves `tests/bench/combined.py` on loopback; Apache contenders run one "
+             "child of 16 threads (event MPM). wrk runs on the same cores as the server." % (
+                 results["command"], results["date"], results["machine"], results["python"],
+                 results["duration"], results["repeats"]), "",
+             "## Throughput (requests/s; in brackets, the ratio to %s)" % ref, "",
+             "| contender | " + " | ".join(workloads) + " |",
+             "|---|" + "---:|" * len(workloads)]
+    for name in names:
+        cells = []
+        for w in workloads:
+            value, base = rps(name, w), rps(ref, w)
+            if value is None:
+                cells.append("")
+            elif base and name != ref:
+                cells.append("%.0f (%.2f)" % (value, value / base))
+            else:
+                cells.append("%.0f" % value)
+        lines.append("| %s | %s |" % (name, " | ".join(cells)))
+    lines += ["", "## Latency (p50 / p99, ms)", "",
+              "| contender | " + " | ".join(workloads) + " |",
+              "|---|" + "---:|" * len(workloads)]
+    for name in names:
+        cells = []
+        for w in workloads:
+            m = med.get("%s|%s" % (name, w))
+            cells.append("%.2f / %.2f" % (m["p50_ms"], m["p99_ms"]) if m else "")
+        lines.append("| %s | %s |" % (name, " | ".join(cells)))
+    errors = {k: v["non2xx"] for k, v in med.items() if v["non2xx"]}
+    lines += ["", "Non-2xx responses: %s." % (errors or "none"), "",
+              "## Memory and start-up", "",
+              "| measure | value |", "|---|---:|"]
+    for name, kb in sorted(results["peak_rss_kb"].items()):
+        lines.append("| peak RSS, %s (serving processes summed) | %.1f MiB |" % (name, kb / 1024))
+    for name, kb in sorted(results["peak_rss_kb_8"].items()):
+        lines.append("| peak RSS serving hello-world, %s | %.1f MiB |" % (name, kb / 1024))
+    for n, sec in sorted(results["startup_seconds"].items(), key=lambda kv: int(kv[0])):
+        lines.append("| start to first Flask response, %s own-GIL interpreters | %.0f ms |"
+                     % (n, float(sec) * 1000))
+
+    def ratio(a, b, w):
+        x, y = rps(a, w), rps(b, w)
+        return x / y if x and y else None
+
+    targets = [
+        ("CPU-bound: own x%d >= 1.85x gil=shared" % cores,
+         ratio(ref, "mod_subinterp shared", "cpu"), 1.85),
+        ("CPU-bound: own x%d >= 1.85x mod_wsgi embedded" % cores,
+         ratio(ref, "mod_wsgi embedded", "cpu"), 1.85),
+        ("CPU-bound: within 10%% of gunicorn sync x%d" % cores,
+         ratio(ref, "gunicorn sync x%d" % cores, "cpu"), 0.90),
+        ("Hello-world: >= 1.3x mod_wsgi embedded", ratio(ref, "mod_wsgi embedded", "hello"), 1.3),
+        ("Hello-world: >= 0.75x Apache's static file",
+         ratio(ref, "apache static file", "hello"), 0.75),
+    ]
+    mem = results["peak_rss_kb_8"]
+    lines += ["", "## Targets (issue 5)", "", "| target | measured | met |", "|---|---:|---|"]
+    for label, value, goal in targets:
+        lines.append("| %s | %s | %s |" % (label, "%.2fx" % value if value else "n/a",
+                                            "yes" if value and value >= goal else "no"))
+    if len(mem) == 2:
+        ours, theirs = mem.get("mod_subinterp own x8"), mem.get("gunicorn sync x8")
+        lines.append("| Memory: 8 interpreters < 8 gunicorn workers | %.0f vs %.0f MiB | %s |"
+                     % (ours / 1024, theirs / 1024, "yes" if ours < theirs else "no"))
+    eight = results["startup_seconds"].get(8) or results["startup_seconds"].get("8")
+    lines.append("| Start-up: 8 interpreters with Flask ready < 1 s | %.0f ms | %s |"
+                 % (eight * 1000, "yes" if eight < 1 else "no"))
+    lines += ["", "![throughput against interpreters or workers](performance.png)", ""]
+    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+        f.write("\n".join(lines))
+    chart(results, names, cores, rps)
+
+
+def chart(results, names, cores, rps):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, workload in zip(axes, ("cpu", "hello")):
+        xs = [n for n in range(1, cores + 1) if rps("mod_subinterp own x%d" % n, workload)]
+        ax.plot(xs, [rps("mod_subinterp own x%d" % n, workload) for n in xs], "o-",
+                label="mod_subinterp gil=own", linewidth=2)
+        for name, x, marker in (("mod_subinterp shared", 1, "s"), ("mod_wsgi embedded", 1, "^"),
+                                ("mod_wsgi per-interpreter GIL", 1, "v"),
+                                ("gunicorn sync x%d" % cores, cores, "D"),
+                                ("gunicorn gthread x%d" % cores, cores, "d"),
+                                ("granian wsgi x%d" % cores, cores, "P")):
+            value = rps(name, workload)
+            if value:
+                ax.plot([x], [value], marker, markersize=9, label=name)
+        static = rps("apache static file", "hello")
+        if workload == "hello" and static:
+            ax.axhline(static, linestyle="--", color="grey", label="Apache static file")
+        ax.set_title(workload)
+        ax.set_xlabel("interpreters (mod_subinterp) or worker processes")
+        ax.set_ylabel("requests/s")
+        ax.set_xticks(range(1, cores + 1))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    handles, labels = {}, []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = h
+                labels.append(label)
+    fig.legend([handles[l] for l in labels], labels, loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle("Throughput on %s, Python %s" % (results["machine"], results["python"]))
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.savefig(os.path.join(ROOT, "docs", "performance.png"), dpi=110)
