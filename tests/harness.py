@@ -7,6 +7,7 @@ said it expected it (Httpd.expect_log).
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,13 @@ import httpd_conf  # noqa: E402
 APPS = os.path.join(ROOT, "tests", "apps")
 HTTPD = os.environ.get("HTTPD", "/usr/sbin/apache2")
 MODULE = os.path.join(ROOT, ".libs", "mod_subinterp.so")
+
+# Apps under tests/apps are served from there: Apache must be allowed to map URLs to them.
+GRANT_APPS = """
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
 
 BAD_LINE = re.compile(r"\[(?:[\w_]+:)?(error|crit|alert|emerg)\]|exit signal|Fatal Python error|"
                       r"not the last thread|AddressSanitizer|Segmentation fault")
@@ -39,6 +47,26 @@ def allow_core_dumps():
         import resource
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                                   resource.RLIM_INFINITY))
+
+
+class running:
+    """`with running(root, config) as server:` starts an Httpd, yields it, stops it, fails on
+    unexpected error-log lines (beyond `expected` regexes), then removes root."""
+
+    def __init__(self, root, config, expected=(), **conf):
+        self.server = Httpd(root, config, **conf)
+        self.server.always_expected = [re.compile(p) for p in expected]
+
+    def __enter__(self):
+        return self.server.start()
+
+    def __exit__(self, *exc):
+        self.server.stop()
+        if exc[0] is None:
+            bad = self.server.unexpected_log_lines()
+            assert not bad, "unexpected error log lines:\n" + "\n".join(bad)
+        shutil.rmtree(self.server.root, ignore_errors=True)
+        return False
 
 
 def eventually(probe, expected, timeout=5):

@@ -2,13 +2,8 @@
 directive and the problem (for `apachectl -t` as for a start)."""
 import pytest
 
-from harness import Httpd
+from harness import GRANT_APPS as DIRECTORY, Httpd
 
-DIRECTORY = """
-<Directory "{apps}">
-    Require all granted
-</Directory>
-"""
 
 
 @pytest.mark.parametrize("body,message", [

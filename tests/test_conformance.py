@@ -1,6 +1,5 @@
 """PEP 3333 conformance (issue 3): wsgiref's validator, file_wrapper, Content-Length, HEAD,
 return-value errors, wsgi.input edge cases."""
-import hashlib
 import os
 import socket
 import time

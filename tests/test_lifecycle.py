@@ -6,11 +6,8 @@ import time
 
 import requests
 
-DIRECTORY = """
-<Directory "{apps}">
-    Require all granted
-</Directory>
-"""
+from harness import GRANT_APPS as DIRECTORY
+
 
 
 class TestGracefulRestart:

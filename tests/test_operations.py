@@ -2,22 +2,16 @@
 per-pool environments."""
 import concurrent.futures
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
-import requests
 
-from harness import Httpd
+from conftest import scratch_dir
+from harness import GRANT_APPS as DIRECTORY, running
 
-DIRECTORY = """
-<Directory "{apps}">
-    Require all granted
-</Directory>
-"""
 
 
 def child_rss_kb(httpd):
@@ -153,18 +147,12 @@ SubinterpScriptAlias /live {root}/live/app.py pool=live
     EXPECTED_LOG = [r"SI0301: pool live", r"SI0310: pool live"]
 
     @pytest.fixture(scope="class")
-    def httpd(self, request):
-        from conftest import scratch_dir
+    def httpd(self):
         root = scratch_dir("TestReload")
         os.makedirs(os.path.join(root, "live"))
         self.write(root, "version 1")
-        server = Httpd(root, self.CONFIG)
-        server.always_expected = [__import__("re").compile(p) for p in self.EXPECTED_LOG]
-        server.start()
-        yield server
-        server.stop()
-        assert not server.unexpected_log_lines()
-        shutil.rmtree(root, ignore_errors=True)
+        with running(root, self.CONFIG, self.EXPECTED_LOG) as server:
+            yield server
 
     @staticmethod
     def write(root, text, broken=False):
@@ -312,7 +300,6 @@ SubinterpPythonPath {root}/global
 
     @pytest.fixture(scope="class")
     def httpd(self):
-        from conftest import scratch_dir
         root = scratch_dir("TestPerPoolEnvironments")
         make_venv_with_package(root, "venv1", "1.0")
         make_venv_with_package(root, "venv2", "2.0")
@@ -320,11 +307,8 @@ SubinterpPythonPath {root}/global
             os.makedirs(os.path.join(root, d))
             with open(os.path.join(root, d, "marker_%s.py" % d), "w") as f:
                 f.write(text)
-        server = Httpd(root, self.CONFIG).start()
-        yield server
-        server.stop()
-        assert not server.unexpected_log_lines()
-        shutil.rmtree(root, ignore_errors=True)
+        with running(root, self.CONFIG) as server:
+            yield server
 
     def test_each_vhost_imports_its_own_venv_version(self, httpd):
         one = httpd.get("/", headers={"Host": "one.test"}).json()

@@ -11,14 +11,9 @@ import sys
 import pytest
 
 from conftest import scratch_dir
-from harness import ROOT, Httpd
+from harness import GRANT_APPS as DIRECTORY, ROOT, running
 
 VENV = sys.prefix
-DIRECTORY = """
-<Directory "{apps}">
-    Require all granted
-</Directory>
-"""
 
 
 class TestFlask:
@@ -82,20 +77,17 @@ Alias /static/ {root}/static/
             subprocess.run([sys.executable, manage] + command, env=env, check=True,
                            capture_output=True)
         # sqlite writes its journal beside the database: the directory must be writable
-        shutil.chown(data, "www-data", "www-data") if os.geteuid() == 0 else None
-        shutil.chown(env["SI_DJANGO_DB"], "www-data", "www-data") if os.geteuid() == 0 else None
+        if os.geteuid() == 0:
+            for path in (data, env["SI_DJANGO_DB"]):
+                shutil.chown(path, "www-data", "www-data")
         saved = {k: os.environ.get(k) for k in ("SI_DJANGO_DB", "SI_DJANGO_STATIC")}
         os.environ.update({k: env[k] for k in saved})   # Apache's children inherit it
-        server = Httpd(root, self.CONFIG)
         try:
-            server.start()
-            yield server
-            server.stop()
+            with running(root, self.CONFIG) as server:
+                yield server
         finally:
             for k, v in saved.items():
                 os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        assert not server.unexpected_log_lines()
-        shutil.rmtree(root, ignore_errors=True)
 
     def test_admin_login_page(self, httpd):
         r = httpd.get("/admin/login/")
