@@ -28,6 +28,48 @@ static int set_str_if(PyObject *environ, PyObject *key, const char *value)
     return value ? set_str(environ, key, value) : 0;
 }
 
+/* Values most requests share come from module state instead of a new str each time. */
+static int set_common(PyObject *environ, PyObject *key, const char *value, si_module_state *st)
+{
+    PyObject *common = NULL;
+    if (strcmp(value, "GET") == 0)
+        common = st->val_GET;
+    else if (strcmp(value, "POST") == 0)
+        common = st->val_POST;
+    else if (strcmp(value, "HEAD") == 0)
+        common = st->val_HEAD;
+    else if (strcmp(value, "HTTP/1.1") == 0)
+        common = st->val_HTTP11;
+    else if (strcmp(value, "HTTP/1.0") == 0)
+        common = st->val_HTTP10;
+    else if (strcmp(value, "http") == 0)
+        common = st->val_http;
+    else if (strcmp(value, "https") == 0)
+        common = st->val_https;
+    else if (!*value)
+        common = st->str_empty;
+    return common ? PyDict_SetItem(environ, key, common) : set_str(environ, key, value);
+}
+
+static int set_port(PyObject *environ, PyObject *key, unsigned port)
+{
+    char digits[16];
+    int len = apr_snprintf(digits, sizeof(digits), "%u", port);
+    return set_item(environ, key, PyUnicode_DecodeLatin1(digits, len, NULL));
+}
+
+static int set_server_software(PyObject *environ, si_module_state *st)
+{
+    /* The banner is fixed once the child runs. */
+    if (!st->server_software) {
+        const char *banner = ap_get_server_banner();
+        st->server_software = PyUnicode_DecodeLatin1(banner, strlen(banner), NULL);
+        if (!st->server_software)
+            return -1;
+    }
+    return PyDict_SetItem(environ, st->SERVER_SOFTWARE, st->server_software);
+}
+
 /* CGI/1.1 (RFC 3875 4.1.18): Header-Name becomes HTTP_HEADER_NAME.  A name with anything but
  * letters, digits and '-' is dropped, so "X_Forwarded_For" can never pose as
  * "X-Forwarded-For" (the same rule Apache applies for CGI). */
@@ -115,19 +157,19 @@ PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
     PyObject *environ = PyDict_New();
     if (!environ)
         return NULL;
-    if (set_str(environ, st->REQUEST_METHOD, r->method) < 0
+    if (set_common(environ, st->REQUEST_METHOD, r->method, st) < 0
         || set_str(environ, st->SCRIPT_NAME, script_name) < 0
         || set_str(environ, st->PATH_INFO, path_info) < 0
-        || set_str(environ, st->QUERY_STRING, r->args ? r->args : "") < 0
+        || set_common(environ, st->QUERY_STRING, r->args ? r->args : "", st) < 0
         || set_str(environ, st->REQUEST_URI, r->unparsed_uri) < 0
-        || set_str(environ, st->REQUEST_SCHEME, ap_http_scheme(r)) < 0
+        || set_common(environ, st->REQUEST_SCHEME, ap_http_scheme(r), st) < 0
         || set_str(environ, st->SERVER_NAME, ap_get_server_name_for_url(r)) < 0
-        || set_item(environ, st->SERVER_PORT, PyUnicode_FromFormat("%u", ap_get_server_port(r))) < 0
-        || set_str(environ, st->SERVER_PROTOCOL, r->protocol) < 0
-        || set_str(environ, st->SERVER_SOFTWARE, ap_get_server_banner()) < 0
+        || set_port(environ, st->SERVER_PORT, ap_get_server_port(r)) < 0
+        || set_common(environ, st->SERVER_PROTOCOL, r->protocol, st) < 0
+        || set_server_software(environ, st) < 0
         || set_str(environ, st->SERVER_ADDR, c->local_ip) < 0
         || set_str(environ, st->REMOTE_ADDR, r->useragent_ip) < 0
-        || set_item(environ, st->REMOTE_PORT, PyUnicode_FromFormat("%u", c->client_addr->port)) < 0
+        || set_port(environ, st->REMOTE_PORT, c->client_addr->port) < 0
         || set_str_if(environ, st->REMOTE_USER, r->user) < 0
         || set_str_if(environ, st->AUTH_TYPE, r->ap_auth_type) < 0
         || set_str(environ, st->SCRIPT_FILENAME, req->mount->script) < 0
@@ -136,7 +178,7 @@ PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
         || add_headers(environ, r, st) < 0
         || add_subprocess_env(environ, r) < 0
         || PyDict_SetItem(environ, st->wsgi_version, st->wsgi_version_value) < 0
-        || set_str(environ, st->wsgi_url_scheme, https ? "https" : "http") < 0
+        || PyDict_SetItem(environ, st->wsgi_url_scheme, https ? st->val_https : st->val_http) < 0
         || PyDict_SetItem(environ, st->wsgi_input, input) < 0
         || PyDict_SetItem(environ, st->wsgi_errors, errors) < 0
         || PyDict_SetItem(environ, st->wsgi_multithread, Py_True) < 0

@@ -43,6 +43,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->request_timeout_type);
     Py_VISIT(st->wsgi_version_value);
     Py_VISIT(st->version_value);
+    Py_VISIT(st->server_software);
     return 0;
 }
 
@@ -56,6 +57,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->request_timeout_type);
     Py_CLEAR(st->wsgi_version_value);
     Py_CLEAR(st->version_value);
+    Py_CLEAR(st->server_software);
 #define SI_CLEAR_KEY(field, text) Py_CLEAR(st->field);
     SI_ENVIRON_KEYS(SI_CLEAR_KEY)
 #undef SI_CLEAR_KEY

@@ -9,7 +9,8 @@
 
 #include "si_common.h"
 
-/* Environ keys interned once per interpreter: X(field, key) */
+/* Environ keys, and the values most requests share, interned once per interpreter:
+ * X(field, text) */
 #define SI_ENVIRON_KEYS(X)                                  \
     X(REQUEST_METHOD, "REQUEST_METHOD")                     \
     X(SCRIPT_NAME, "SCRIPT_NAME")                           \
@@ -48,7 +49,14 @@
     X(str_read, "read")                                     \
     X(str_write, "write")                                   \
     X(str_on, "on")                                         \
-    X(str_empty, "")
+    X(str_empty, "")                                        \
+    X(val_GET, "GET")                                       \
+    X(val_POST, "POST")                                     \
+    X(val_HEAD, "HEAD")                                     \
+    X(val_HTTP11, "HTTP/1.1")                               \
+    X(val_HTTP10, "HTTP/1.0")                               \
+    X(val_http, "http")                                     \
+    X(val_https, "https")
 
 typedef struct {
     PyTypeObject *input_type;
@@ -58,6 +66,7 @@ typedef struct {
     PyTypeObject *request_timeout_type; /* raised into a request past request-timeout */
     PyObject *wsgi_version_value;       /* (1, 0) */
     PyObject *version_value;            /* SI_VERSION as str */
+    PyObject *server_software;          /* Apache's banner, made on first use */
 #define SI_DECLARE_KEY(field, text) PyObject *field;
     SI_ENVIRON_KEYS(SI_DECLARE_KEY)
 #undef SI_DECLARE_KEY

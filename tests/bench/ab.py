@@ -1,0 +1,43 @@
+"""Compares two builds of mod_subinterp on one workload, interleaved A B A B ..., and prints
+medians and the B/A ratio: how a change to the request path lands with before/after figures
+from one run.
+
+    build/bench-venv/bin/python tests/bench/ab.py BEFORE.so AFTER.so [--workload hello]
+"""
+import argparse
+import os
+import statistics
+
+import run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--workload", default="hello")
+    parser.add_argument("--interpreters", type=int, default=run.CORES)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    args = parser.parse_args()
+    path, script = run.WORKLOADS[args.workload]
+    results = {"before": [], "after": []}
+    for _ in range(args.rounds):
+        for label, module in (("before", args.before), ("after", args.after)):
+            run.MODULE = os.path.abspath(module)
+            server = run.Server(label, "subinterp", ("own", args.interpreters)).start()
+            try:
+                run.wrk(server.url(path), 1, script)
+                rps = run.wrk(server.url(path), args.duration, script)["rps"]
+            finally:
+                server.stop()
+            results[label].append(rps)
+            print("%-6s %10.1f req/s" % (label, rps), flush=True)
+    before, after = (statistics.median(results[k]) for k in ("before", "after"))
+    print("median before %.1f, after %.1f req/s: after/before = %.3f (%s, own x%d, %d rounds "
+          "of %d s)" % (before, after, after / before, args.workload, args.interpreters,
+                        args.rounds, args.duration))
+
+
+if __name__ == "__main__":
+    main()
