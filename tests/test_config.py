@@ -117,3 +117,24 @@ def test_example_vhost_serves(scratch):
     finally:
         server.stop()
     assert not server.unexpected_log_lines()
+
+
+def test_python_that_cannot_start_is_logged_and_answers_500(scratch):
+    """A SubinterpPythonHome without a standard library: the child says why (SI0201) and the
+    mount answers 500 (SI0502) instead of crashing."""
+    import os
+    home = os.path.join(scratch, "not-a-python")
+    os.makedirs(home)
+    server = Httpd(scratch, DIRECTORY + "SubinterpPythonHome %s\n"
+                   "SubinterpScriptAlias /a {apps}/hello.py" % home)
+    server.always_expected = [__import__("re").compile(p) for p in (r"SI0201", r"SI0502")]
+    server.start()
+    try:
+        assert server.get("/a").status_code == 500
+        assert server.wait_log(r"\[subinterp:crit\] .*SI0201: Python could not be initialized "
+                               r"\(home %s\)" % home, start=0)
+        assert server.wait_log(r"SI0502: pool /a for /a is not running: Python failed to start",
+                               start=0)
+    finally:
+        server.stop()
+    assert not server.unexpected_log_lines()

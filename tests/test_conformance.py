@@ -204,6 +204,8 @@ SubinterpScriptAlias /who {apps}/whoami.py pool=reader
         r = httpd.post("/body/limited", data=b"x" * 5000)
         assert r.status_code == 413
         assert httpd.get("/body/calls").json()["calls"] == calls
+        assert httpd.wait_log(r"\[subinterp:info\] .*SI0421: /body/limited: request body of 5000 "
+                              r"bytes is over LimitRequestBody 1000; answering 413")
 
     def test_chunked_body_over_the_limit_is_413(self, httpd):
         r = httpd.post("/body/limited", data=iter([b"x" * 800, b"y" * 800]))

@@ -92,3 +92,5 @@ SubinterpScriptAlias /closing {apps}/closing.py pool=closing
                 break
             time.sleep(0.1)
         assert after["closed"] == before["closed"] + 1
+        assert httpd.wait_log(r"\[subinterp:info\] .*SI0430: client went away while "
+                              r"/closing/abort was being sent")

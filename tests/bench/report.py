@@ -82,7 +82,9 @@ def write(results, names, workloads):
     eight = results["startup_seconds"].get(8) or results["startup_seconds"].get("8")
     lines.append("| Start-up: 8 interpreters with Flask ready < 1 s | %.0f ms | %s |"
                  % (eight * 1000, "yes" if eight < 1 else "no"))
-    lines += ["", "![throughput against interpreters or workers](performance.png)", ""]
+    lines += ["", "![throughput against interpreters or workers](performance.png)", "",
+              "Where the time goes inside a request, and each optimization's before/after: "
+              "[hot-path.md](hot-path.md).", ""]
     with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
         f.write("\n".join(lines))
     chart(results, names, cores, rps)
