@@ -46,7 +46,6 @@
     X(si_interpreter, "mod_subinterp.interpreter")          \
     X(si_generation, "mod_subinterp.generation")            \
     X(str_close, "close")                                   \
-    X(str_read, "read")                                     \
     X(str_write, "write")                                   \
     X(str_on, "on")                                         \
     X(str_empty, "")                                        \

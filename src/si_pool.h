@@ -45,7 +45,6 @@ typedef struct si_interp {
     apr_uint64_t served_current;    /* by the current instance */
     apr_uint64_t recycles;
     apr_time_t busy_usec;           /* summed request time, for the average */
-    int replacing;                  /* a new instance is being built */
 } si_interp;
 
 typedef struct si_pool {

@@ -290,6 +290,8 @@ int si_response_send_headers(si_request *req)
     return 0;
 }
 
+/* Passes req->out (plus b, and a FLUSH if asked) down the output filters with the GIL released.
+ * A failure means the client is gone: noted once here, so producers stop. */
 static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
 {
     request_rec *r = req->r;
@@ -302,6 +304,11 @@ static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
     rv = ap_pass_brigade(r->output_filters, req->out);
     apr_brigade_cleanup(req->out);
     Py_END_ALLOW_THREADS
+    if (rv != APR_SUCCESS && !req->client_gone) {
+        req->client_gone = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                      "SI0430: client went away while %s was being sent", r->uri);
+    }
     return rv;
 }
 
@@ -335,11 +342,7 @@ int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flu
     /* Transient: a filter that must keep the data past this call copies it. */
     apr_bucket *b = len ? apr_bucket_transient_create(data, len, req->r->connection->bucket_alloc)
                         : NULL;
-    apr_status_t rv = pass(req, b, flush);
-    if (rv != APR_SUCCESS) {
-        req->client_gone = 1;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, req->r,
-                      "SI0430: client went away while %s was being sent", req->r->uri);
+    if (pass(req, b, flush) != APR_SUCCESS) {
         PyErr_SetString(PyExc_OSError, "client connection closed");
         return -1;
     }
@@ -378,19 +381,14 @@ int si_response_send_file(si_request *req, PyObject *file_wrapper)
      * and call close(), so no bucket outlives it. */
     apr_file_t *file = NULL;
     apr_os_file_t os_fd = fd;
-    apr_status_t rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ, r->pool);
-    if (rv == APR_SUCCESS && count > 0) {
-        Py_BEGIN_ALLOW_THREADS
-        apr_brigade_insert_file(req->out, file, position, count, r->pool);
-        APR_BRIGADE_INSERT_TAIL(req->out, apr_bucket_flush_create(r->connection->bucket_alloc));
-        rv = ap_pass_brigade(r->output_filters, req->out);
-        apr_brigade_cleanup(req->out);
-        Py_END_ALLOW_THREADS
-    }
-    if (rv != APR_SUCCESS) {
-        req->client_gone = 1;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "SI0430: client went away while %s was "
-                      "being sent", r->uri);
+    if (count > 0) {
+        if (apr_os_file_put(&file, &os_fd, APR_FOPEN_READ, r->pool) == APR_SUCCESS) {
+            apr_brigade_insert_file(req->out, file, position, count, r->pool);
+            pass(req, NULL, 1);
+        }
+        else {
+            si_response_abort(req);   /* Content-Length is promised; never leave it short */
+        }
     }
     return 1;
 }
@@ -408,8 +406,7 @@ void si_response_finish(si_request *req)
         si_response_abort(req);
         return;
     }
-    if (pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0) != APR_SUCCESS)
-        req->client_gone = 1;
+    pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0);
 }
 
 void si_response_abort(si_request *req)
