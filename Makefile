@@ -76,9 +76,11 @@ $(VENV)/.installed: requirements-test.txt
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	@touch $@
 
-# Apache children run as an unprivileged user; they must be able to read the Python runtime.
+# Apache children run as an unprivileged user; they must be able to read the Python runtime and
+# this checkout (the apps the tests and make run serve, the test venv), wherever it was cloned.
 access: check-python
-	@tools/grant-apache-access $(PY_STDLIB)/os.py $(PY_LIBDIR)
+	@tools/grant-apache-access $(PY_STDLIB)/os.py $(PY_LIBDIR) $(CURDIR)/tests/apps/hello.py \
+	    $(CURDIR)/examples/hello.py
 
 # --- running ------------------------------------------------------------------------------------
 run: module apache access
