@@ -9,6 +9,7 @@
 #include "si_runtime.h"
 #include "si_request.h"
 #include "si_status.h"
+#include "si_auth.h"
 
 #include "ap_mpm.h"
 #include "mod_status.h"
@@ -30,14 +31,19 @@ static int si_translate_name(request_rec *r)
     return OK;
 }
 
+/* subinterp-script serves a mount claimed above, or else the file Apache mapped the URL to
+ * (SetHandler / AddHandler subinterp-script, as mod_wsgi's wsgi-script); any other handler
+ * name may belong to a SubinterpHandlerScript. */
 static int si_handler(request_rec *r)
 {
-    if (!r->handler || strcmp(r->handler, SI_HANDLER) != 0)
+    if (!r->handler)
         return DECLINED;
-    si_mount_conf *mount = ap_get_module_config(r->request_config, &subinterp_module);
-    if (!mount)
-        return DECLINED;
-    return si_request_handle(r, mount);
+    if (strcmp(r->handler, SI_HANDLER) == 0) {
+        si_mount_conf *mount = ap_get_module_config(r->request_config, &subinterp_module);
+        return mount ? si_request_handle(r, mount) : si_request_handle_file(r);
+    }
+    si_mount_conf *handler = si_config_handler(r->server, r->handler);
+    return handler ? si_request_handle(r, handler) : DECLINED;
 }
 
 /* check_config runs after virtual hosts are merged and also for `apachectl -t`, so a
@@ -84,6 +90,7 @@ static void si_register_hooks(apr_pool_t *p)
     ap_hook_check_config(si_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(si_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(si_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    si_auth_register(p);
 }
 
 AP_DECLARE_MODULE(subinterp) = {

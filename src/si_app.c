@@ -30,32 +30,75 @@ static const char loader_source[] =
     "    except BaseException:\n"
     "        sys.modules.pop(name, None)\n"
     "        raise\n"
+    "    if attr is None:\n"
+    "        return module\n"
     "    app = getattr(module, attr, None)\n"
     "    if app is None:\n"
     "        raise LookupError(f'{path} defines no WSGI callable named {attr!r}')\n"
     "    if not callable(app):\n"
     "        raise TypeError(f'{path}: {attr} is not callable')\n"
-    "    return app\n";
+    "    return app\n"
+    "_files = {}\n"
+    "_files_lock = None\n"
+    "def load_file(path, attr, mtime):\n"
+    "    global _files_lock\n"
+    "    if _files_lock is None:\n"
+    "        import threading\n"
+    "        _files_lock = threading.Lock()\n"
+    "    known = _files.get(path)\n"
+    "    if known is not None and (mtime is None or known[0] == mtime):\n"
+    "        return known[1]\n"
+    "    with _files_lock:\n"
+    "        known = _files.get(path)\n"
+    "        if known is not None and (mtime is None or known[0] == mtime):\n"
+    "            return known[1]\n"
+    "        name = '_subinterp_file_' + os.fsencode(path).hex()\n"
+    "        app = load(name, path, attr)\n"
+    "        _files[path] = (mtime, app)\n"
+    "        return app\n";
+
+/* The loader's function `name` in a fresh namespace (new reference). */
+static PyObject *loader_function(const char *name)
+{
+    PyObject *globals = PyDict_New(), *fn = NULL;
+    if (!globals)
+        return NULL;
+    PyObject *code = Py_CompileString(loader_source, "<mod_subinterp loader>", Py_file_input);
+    PyObject *rv = code ? PyEval_EvalCode(code, globals, globals) : NULL;
+    Py_XDECREF(code);
+    if (rv) {
+        Py_DECREF(rv);
+        fn = Py_XNewRef(PyDict_GetItemString(globals, name));
+    }
+    Py_DECREF(globals);
+    return fn;
+}
 
 static PyObject *loader_call(const char *function, PyObject *args)
 {
-    PyObject *globals = PyDict_New(), *result = NULL;
-    if (!globals)
-        goto done;
-    PyObject *code = Py_CompileString(loader_source, "<mod_subinterp loader>", Py_file_input);
-    if (!code)
-        goto done;
-    PyObject *rv = PyEval_EvalCode(code, globals, globals);
-    Py_DECREF(code);
-    if (!rv)
-        goto done;
-    Py_DECREF(rv);
-    PyObject *fn = PyDict_GetItemString(globals, function);   /* borrowed */
-    if (fn)
-        result = PyObject_CallObject(fn, args);
-done:
-    Py_XDECREF(globals);
+    PyObject *fn = loader_function(function);
+    PyObject *result = fn ? PyObject_CallObject(fn, args) : NULL;
+    Py_XDECREF(fn);
     return result;
+}
+
+PyObject *si_app_file_loader(void)
+{
+    return loader_function("load_file");
+}
+
+PyObject *si_app_load_file(PyObject *file_loader, const char *path, const char *callable,
+                           apr_time_t mtime)
+{
+    PyObject *stamp = mtime ? PyLong_FromLongLong((long long)mtime) : Py_NewRef(Py_None);
+    if (!stamp)
+        return NULL;
+    PyObject *path_obj = PyUnicode_DecodeFSDefault(path);
+    PyObject *app = path_obj ? PyObject_CallFunction(file_loader, "OsO", path_obj, callable,
+                                                     stamp) : NULL;
+    Py_XDECREF(path_obj);
+    Py_DECREF(stamp);
+    return app;
 }
 
 static PyObject *str_list(apr_array_header_t *items)
@@ -91,7 +134,7 @@ int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_
 
 PyObject *si_app_load(si_mount_conf *mount)
 {
-    PyObject *args = Py_BuildValue("(sss)", mount->module_name, mount->script, mount->callable);
+    PyObject *args = Py_BuildValue("(ssz)", mount->module_name, mount->script, mount->callable);
     if (!args)
         return NULL;
     PyObject *app = loader_call("load", args);
@@ -136,31 +179,48 @@ static const char *refusing_module(apr_pool_t *p)
     return found;
 }
 
+/* What a failed load means for requests, for the log. */
+static const char *consequence(const si_mount_conf *script)
+{
+    switch (script->kind) {
+    case SI_SCRIPT_MOUNT:
+        return "that mount answers 500";
+    case SI_SCRIPT_HANDLER:
+        return "that handler answers 500";
+    case SI_SCRIPT_HOOKS:
+        return "requests that need it answer 500";
+    case SI_SCRIPT_IMPORT:
+        return "the pool's apps load without it";
+    case SI_SCRIPT_FILE:
+        break;
+    }
+    return "it answers 500";
+}
+
 void si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r, si_mount_conf *mount,
                              int index)
 {
-    const char *url = mount->url[0] ? mount->url : "/";
     const char *refuser = refusing_module(p);
     if (refuser) {
         const char *text = si_exception_text(p);
         const char *last = strrchr(text, '\n');
-        if (index == 0)
+        if (index == 0 || mount->kind == SI_SCRIPT_FILE)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0303: pool %s: %s (imported by %s for "
                          "%s) refuses to load in own-GIL sub-interpreters; serve it from a pool "
                          "with gil=main (or gil=shared if it tolerates legacy sub-interpreters). "
-                         "The mount answers 500 until then. (%s)", mount->pool->name, refuser,
-                         mount->script, url, last ? last + 1 : text);
+                         "Until then %s. (%s)", mount->pool->name, refuser, mount->script,
+                         mount->label, consequence(mount), last ? last + 1 : text);
         return;
     }
     const char *text = si_exception_text(p);
     if (r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
-                      "for %s failed; that mount answers 500:\n%s", mount->pool->name, index,
-                      mount->script, url, text);
+                      "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
+                      mount->label, consequence(mount), text);
     else
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading %s "
-                     "for %s failed; that mount answers 500:\n%s", mount->pool->name, index,
-                     mount->script, url, text);
+                     "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
+                     mount->label, consequence(mount), text);
 }
 
 const char *si_exception_text(apr_pool_t *p)

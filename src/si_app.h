@@ -11,8 +11,14 @@
 int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_conf *pool);
 
 /* Imports mount's script as a module of the current interpreter and returns its callable (new
- * reference), or NULL with a Python exception set. */
+ * reference; the module itself for hooks and imports), or NULL with a Python exception set. */
 PyObject *si_app_load(si_mount_conf *mount);
+
+/* The current interpreter's loader of subinterp-script files (new reference): it imports each
+ * file once, and again when mtime changes (mtime 0: never reloaded). */
+PyObject *si_app_file_loader(void);
+PyObject *si_app_load_file(PyObject *file_loader, const char *path, const char *callable,
+                           apr_time_t mtime);
 
 /* Logs why mount's app failed to load in interpreter `index` of its pool and clears the
  * exception (allocating from p): SI0303 (once per pool, from interpreter 0) when a C extension refused to load in a

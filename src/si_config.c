@@ -5,6 +5,7 @@
  * missing file); si_config_resolve() checks what needs the whole configuration (unknown pool).
  */
 #include "si_config.h"
+#include "si_proxy.h"
 
 #include <unistd.h>
 
@@ -25,6 +26,9 @@ void *si_config_create_server(apr_pool_t *p, server_rec *s)
     si_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
     conf->pools = apr_array_make(p, 4, sizeof(si_pool_conf *));
     conf->mounts = apr_array_make(p, 4, sizeof(si_mount_conf *));
+    conf->handlers = apr_array_make(p, 2, sizeof(si_mount_conf *));
+    conf->scripts = apr_array_make(p, 2, sizeof(si_mount_conf *));
+    conf->pool_refs = apr_array_make(p, 2, sizeof(si_pool_ref *));
     conf->python_path = apr_array_make(p, 2, sizeof(const char *));
     conf->reloading = SI_UNSET;
     return conf;
@@ -38,6 +42,9 @@ void *si_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     conf->pools = add->pools;
     /* Mounts are, like mod_alias's aliases; our own come first so they win a tie. */
     conf->mounts = apr_array_append(p, add->mounts, base->mounts);
+    conf->handlers = apr_array_append(p, add->handlers, base->handlers);
+    conf->scripts = add->scripts;
+    conf->pool_refs = add->pool_refs;
     conf->reloading = add->reloading != SI_UNSET ? add->reloading : base->reloading;
     conf->python_home = base->python_home;
     conf->python_path = base->python_path;
@@ -57,6 +64,12 @@ void *si_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     si_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
     conf->pass_authorization = add->pass_authorization != SI_UNSET ? add->pass_authorization
                                                                     : base->pass_authorization;
+    conf->auth_user = add->auth_user ? add->auth_user : base->auth_user;
+    conf->auth_group = add->auth_group ? add->auth_group : base->auth_group;
+    conf->access = add->access ? add->access : base->access;
+    conf->handler_pool = add->handler_pool ? add->handler_pool : base->handler_pool;
+    conf->trusted_proxies = add->trusted_proxies ? add->trusted_proxies : base->trusted_proxies;
+    conf->trusted_headers = add->trusted_headers ? add->trusted_headers : base->trusted_headers;
     return conf;
 }
 
@@ -238,7 +251,9 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char 
     char *url = apr_pstrdup(cmd->pool, argv[0]);
     for (size_t len = strlen(url); len > 0 && url[len - 1] == '/'; len--)
         url[len - 1] = '\0';
+    mount->kind = SI_SCRIPT_MOUNT;
     mount->url = url;
+    mount->label = apr_pstrcat(cmd->pool, "mount ", url[0] ? url : "/", NULL);
     mount->script = ap_server_root_relative(cmd->pool, argv[1]);
     mount->callable = "application";
     mount->server = cmd->server;
@@ -302,6 +317,164 @@ static const char *cmd_pass_authorization(cmd_parms *cmd, void *dirconf, int on)
     return NULL;
 }
 
+
+static const char *check_script_file(cmd_parms *cmd, const char *file, const char **out)
+{
+    apr_finfo_t finfo;
+    const char *path = ap_server_root_relative(cmd->pool, file);
+    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || finfo.filetype != APR_REG)
+        return apr_psprintf(cmd->pool, "SI0107: %s: script file '%s' does not exist or is not a "
+                            "regular file", cmd->cmd->name, file);
+    *out = path;
+    return NULL;
+}
+
+/* The script record of a SubinterpAuthUserScript, SubinterpAuthGroupScript, SubinterpAccessScript
+ * or SubinterpImportScript.  One file in one pool is loaded once, however many directives name
+ * it: the same module answers check_password() and groups_for_user(). */
+static const char *script_directive(cmd_parms *cmd, si_script_kind kind, int argc,
+                                    char *const argv[], int pool_required, si_mount_conf **out)
+{
+    si_server_conf *conf = si_server_config(cmd->server);
+    const char *path, *pool_name = NULL, *err;
+    if (argc < 1)
+        return apr_psprintf(cmd->pool, "SI0106: %s needs a script file", cmd->cmd->name);
+    if ((err = check_script_file(cmd, argv[0], &path)))
+        return err;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
+            pool_name = apr_pstrdup(cmd->pool, argv[i] + 5);
+        else
+            return apr_psprintf(cmd->pool, "SI0101: %s %s: unknown option '%s' (known: "
+                                "pool=NAME)", cmd->cmd->name, argv[0], argv[i]);
+    }
+    if (pool_required && !pool_name)
+        return apr_psprintf(cmd->pool, "SI0106: %s %s needs pool=NAME: the pool whose "
+                            "interpreters run it", cmd->cmd->name, argv[0]);
+    for (int i = 0; i < conf->scripts->nelts; i++) {
+        si_mount_conf *known = APR_ARRAY_IDX(conf->scripts, i, si_mount_conf *);
+        if (known->kind == kind && strcmp(known->script, path) == 0
+            && (pool_name ? known->pool_name && strcmp(known->pool_name, pool_name) == 0
+                          : !known->pool_name)) {
+            *out = known;
+            return NULL;
+        }
+    }
+    si_mount_conf *script = apr_pcalloc(cmd->pool, sizeof(*script));
+    script->kind = kind;
+    script->url = "";
+    script->label = apr_psprintf(cmd->pool, "%s %s", cmd->cmd->name, argv[0]);
+    script->script = path;
+    script->pool_name = pool_name;
+    script->server = cmd->server;
+    script->defined_at = defined_at(cmd);
+    APR_ARRAY_PUSH(conf->scripts, si_mount_conf *) = script;
+    *out = script;
+    return NULL;
+}
+
+/* SubinterpAuthUserScript / SubinterpAuthGroupScript / SubinterpAccessScript FILE [pool=NAME] */
+static const char *cmd_hook_script(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
+{
+    si_dir_conf *dir = dirconf;
+    si_mount_conf **slot = cmd->info == (void *)1 ? &dir->auth_user
+                           : cmd->info == (void *)2 ? &dir->auth_group : &dir->access;
+    return script_directive(cmd, SI_SCRIPT_HOOKS, argc, argv, 0, slot);
+}
+
+/* SubinterpImportScript FILE pool=NAME */
+static const char *cmd_import_script(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
+{
+    si_mount_conf *script;
+    return script_directive(cmd, SI_SCRIPT_IMPORT, argc, argv, 1, &script);
+}
+
+/* SubinterpHandlerScript NAME FILE [pool=NAME] [callable=NAME] */
+static const char *cmd_handler_script(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
+{
+    si_server_conf *conf = si_server_config(cmd->server);
+    const char *err;
+    if (argc < 2)
+        return "SI0106: SubinterpHandlerScript needs a handler name and a script file";
+    if (strcmp(argv[0], SI_HANDLER) == 0
+        || strcmp(argv[0], "subinterp-status") == 0)
+        return apr_psprintf(cmd->pool, "SI0106: SubinterpHandlerScript: %s is a built-in "
+                            "handler name; choose another", argv[0]);
+    si_mount_conf *handler = apr_pcalloc(cmd->pool, sizeof(*handler));
+    handler->kind = SI_SCRIPT_HANDLER;
+    handler->url = "";
+    handler->handler = apr_pstrdup(cmd->pool, argv[0]);
+    handler->label = apr_psprintf(cmd->pool, "handler %s", argv[0]);
+    handler->callable = "application";
+    handler->server = cmd->server;
+    handler->defined_at = defined_at(cmd);
+    if ((err = check_script_file(cmd, argv[1], &handler->script)))
+        return err;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
+            handler->pool_name = apr_pstrdup(cmd->pool, argv[i] + 5);
+        else if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9])
+            handler->callable = apr_pstrdup(cmd->pool, argv[i] + 9);
+        else
+            return apr_psprintf(cmd->pool, "SI0101: SubinterpHandlerScript %s: unknown option "
+                                "'%s' (known: pool=NAME, callable=NAME)", argv[0], argv[i]);
+    }
+    for (int i = 0; i < conf->handlers->nelts; i++) {
+        si_mount_conf *other = APR_ARRAY_IDX(conf->handlers, i, si_mount_conf *);
+        if (other->server == cmd->server && strcmp(other->handler, handler->handler) == 0)
+            return apr_psprintf(cmd->pool, "SI0108: SubinterpHandlerScript %s is already "
+                                "defined at %s", argv[0], other->defined_at);
+    }
+    APR_ARRAY_PUSH(conf->handlers, si_mount_conf *) = handler;
+    return NULL;
+}
+
+/* SubinterpHandlerPool NAME: where subinterp-script files of this directory run. */
+static const char *cmd_handler_pool(cmd_parms *cmd, void *dirconf, const char *name)
+{
+    si_pool_ref *ref = apr_pcalloc(cmd->pool, sizeof(*ref));
+    ref->name = apr_pstrdup(cmd->pool, name);
+    ref->server = cmd->server;
+    ref->defined_at = defined_at(cmd);
+    ((si_dir_conf *)dirconf)->handler_pool = ref;
+    APR_ARRAY_PUSH(si_server_config(cmd->server)->pool_refs, si_pool_ref *) = ref;
+    return NULL;
+}
+
+/* SubinterpTrustedProxies ADDRESS|CIDR ... */
+static const char *cmd_trusted_proxies(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    si_dir_conf *dir = dirconf;
+    char *address = apr_pstrdup(cmd->temp_pool, arg), *mask = strchr(address, '/');
+    apr_ipsubnet_t *subnet;
+    if (mask)
+        *mask++ = '\0';
+    apr_status_t rv = apr_ipsubnet_create(&subnet, address, mask, cmd->pool);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "SI0104: SubinterpTrustedProxies: '%s' is not an IP "
+                            "address or CIDR range (host names are not accepted)", arg);
+    if (!dir->trusted_proxies)
+        dir->trusted_proxies = apr_array_make(cmd->pool, 4, sizeof(apr_ipsubnet_t *));
+    APR_ARRAY_PUSH(dir->trusted_proxies, apr_ipsubnet_t *) = subnet;
+    return NULL;
+}
+
+/* SubinterpTrustedProxyHeaders HEADER ... */
+static const char *cmd_trusted_headers(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    si_dir_conf *dir = dirconf;
+    const char *canonical;
+    if (si_proxy_header_group(arg, &canonical) < 0)
+        return apr_psprintf(cmd->pool, "SI0104: SubinterpTrustedProxyHeaders: '%s' is not a "
+                            "header mod_subinterp knows how to apply (known: %s)", arg,
+                            si_proxy_known_headers());
+    if (!dir->trusted_headers)
+        dir->trusted_headers = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    APR_ARRAY_PUSH(dir->trusted_headers, const char *) = canonical;
+    return NULL;
+}
+
 const command_rec si_directives[] = {
     AP_INIT_TAKE1("SubinterpPythonHome", cmd_python_home, NULL, RSRC_CONF,
                   "sys.prefix of the embedded Python runtime"),
@@ -317,6 +490,26 @@ const command_rec si_directives[] = {
                  "On to rebuild a pool's interpreters when a mounted script changes"),
     AP_INIT_FLAG("SubinterpPassAuthorization", cmd_pass_authorization, NULL, OR_AUTHCFG | RSRC_CONF,
                  "On to pass the Authorization header to apps as HTTP_AUTHORIZATION"),
+    AP_INIT_TAKE_ARGV("SubinterpAuthUserScript", cmd_hook_script, (void *)1,
+                      RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: check_password() and "
+                      "get_realm_hash() for AuthBasicProvider/AuthDigestProvider subinterp"),
+    AP_INIT_TAKE_ARGV("SubinterpAuthGroupScript", cmd_hook_script, (void *)2,
+                      RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: groups_for_user() for "
+                      "Require subinterp-group"),
+    AP_INIT_TAKE_ARGV("SubinterpAccessScript", cmd_hook_script, (void *)3,
+                      RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: allow_access() for every "
+                      "request in this location"),
+    AP_INIT_TAKE_ARGV("SubinterpImportScript", cmd_import_script, NULL, RSRC_CONF,
+                      "FILE pool=NAME: run FILE in every interpreter of the pool at start-up"),
+    AP_INIT_TAKE_ARGV("SubinterpHandlerScript", cmd_handler_script, NULL, RSRC_CONF,
+                      "HANDLER-NAME FILE [pool=NAME] [callable=NAME]"),
+    AP_INIT_TAKE1("SubinterpHandlerPool", cmd_handler_pool, NULL, RSRC_CONF | ACCESS_CONF,
+                  "the pool that runs subinterp-script files in this location"),
+    AP_INIT_ITERATE("SubinterpTrustedProxies", cmd_trusted_proxies, NULL,
+                    RSRC_CONF | ACCESS_CONF, "addresses or CIDR ranges of trusted proxies"),
+    AP_INIT_ITERATE("SubinterpTrustedProxyHeaders", cmd_trusted_headers, NULL,
+                    RSRC_CONF | ACCESS_CONF, "forwarded headers to apply when the peer is a "
+                    "trusted proxy"),
     {NULL}
 };
 
@@ -326,37 +519,76 @@ static int online_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
+static const char *mount_path(const si_mount_conf *mount)
+{
+    return mount->url[0] ? mount->url : "/";
+}
+
+/* Gives script its pool (a named one of s, or an implicit one of its own) and its place in the
+ * pool's load order.  0, or -1 for an unknown pool name (logged). */
+static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
+                          si_mount_conf *script, int *sequence)
+{
+    if (script->server != s || script->pool)
+        return 0;   /* inherited, or resolved by an earlier pass */
+    if (script->pool_name) {
+        script->pool = pool_find(conf, script->pool_name);
+        if (!script->pool) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0110: %s (%s): "
+                         "unknown pool '%s'; declare it with SubinterpPool in the same server "
+                         "or virtual host", script->kind == SI_SCRIPT_MOUNT
+                         ? apr_pstrcat(p, "SubinterpScriptAlias ", mount_path(script), NULL)
+                         : script->label, script->defined_at, script->pool_name);
+            return -1;
+        }
+    }
+    else {
+        script->pool = pool_new(p, s, script->kind == SI_SCRIPT_MOUNT ? mount_path(script)
+                                : script->script, script->defined_at);
+        script->pool->implicit = 1;
+        APR_ARRAY_PUSH(conf->pools, si_pool_conf *) = script->pool;
+    }
+    script->index = script->pool->mounts->nelts;
+    script->module_name = apr_psprintf(p, "_subinterp_app_%d", (*sequence)++);
+    APR_ARRAY_PUSH(script->pool->mounts, si_mount_conf *) = script;
+    return 0;
+}
+
 apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
 {
     apr_status_t status = APR_SUCCESS;
     int sequence = 0;
     for (server_rec *s = main_server; s; s = s->next) {
         si_server_conf *conf = si_server_config(s);
-        for (int i = 0; i < conf->mounts->nelts; i++) {
-            si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
-            if (mount->server != s || mount->pool)
-                continue;   /* inherited, or resolved by an earlier pass */
-            if (mount->pool_name) {
-                mount->pool = pool_find(conf, mount->pool_name);
-                if (!mount->pool) {
-                    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
-                                 "SI0110: SubinterpScriptAlias %s (%s): unknown pool '%s'; "
-                                 "declare it with SubinterpPool in the same server or "
-                                 "virtual host", mount->url[0] ? mount->url : "/",
-                                 mount->defined_at, mount->pool_name);
+        /* Import scripts first: they run before anything else the pool loads. */
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < conf->scripts->nelts; i++) {
+                si_mount_conf *script = APR_ARRAY_IDX(conf->scripts, i, si_mount_conf *);
+                if ((script->kind == SI_SCRIPT_IMPORT) == (pass == 0)
+                    && resolve_script(p, s, conf, script, &sequence) < 0)
                     status = APR_EINVAL;
-                    continue;
-                }
             }
-            else {
-                mount->pool = pool_new(p, s, mount->url[0] ? mount->url : "/",
-                                       mount->defined_at);
-                mount->pool->implicit = 1;
-                APR_ARRAY_PUSH(conf->pools, si_pool_conf *) = mount->pool;
+        for (int i = 0; i < conf->mounts->nelts; i++)
+            if (resolve_script(p, s, conf, APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *),
+                               &sequence) < 0)
+                status = APR_EINVAL;
+        for (int i = 0; i < conf->handlers->nelts; i++)
+            if (resolve_script(p, s, conf, APR_ARRAY_IDX(conf->handlers, i, si_mount_conf *),
+                               &sequence) < 0)
+                status = APR_EINVAL;
+        for (int i = 0; i < conf->pool_refs->nelts; i++) {
+            si_pool_ref *ref = APR_ARRAY_IDX(conf->pool_refs, i, si_pool_ref *);
+            if (ref->pool)
+                continue;
+            if (!(ref->pool = pool_find(conf, ref->name))) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0110: "
+                             "SubinterpHandlerPool %s (%s): unknown pool; declare it with "
+                             "SubinterpPool in the same server or virtual host", ref->name,
+                             ref->defined_at);
+                status = APR_EINVAL;
+                continue;
             }
-            mount->index = mount->pool->mounts->nelts;
-            mount->module_name = apr_psprintf(p, "_subinterp_app_%d", sequence++);
-            APR_ARRAY_PUSH(mount->pool->mounts, si_mount_conf *) = mount;
+            ref->pool->serves_files = 1;
         }
         for (int i = 0; i < conf->pools->nelts; i++) {
             si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
@@ -375,7 +607,7 @@ apr_array_header_t *si_config_all_pools(apr_pool_t *p, server_rec *main_server)
         si_server_conf *conf = si_server_config(s);
         for (int i = 0; i < conf->pools->nelts; i++) {
             si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
-            if (pool->server == s && pool->mounts->nelts > 0)
+            if (pool->server == s && (pool->mounts->nelts > 0 || pool->serves_files))
                 APR_ARRAY_PUSH(all, si_pool_conf *) = pool;
         }
     }
@@ -398,4 +630,15 @@ si_mount_conf *si_config_match(server_rec *s, const char *uri)
         }
     }
     return best;
+}
+
+si_mount_conf *si_config_handler(server_rec *s, const char *handler)
+{
+    si_server_conf *conf = si_server_config(s);
+    for (int i = 0; i < conf->handlers->nelts; i++) {
+        si_mount_conf *candidate = APR_ARRAY_IDX(conf->handlers, i, si_mount_conf *);
+        if (strcmp(candidate->handler, handler) == 0)
+            return candidate;
+    }
+    return NULL;
 }

@@ -11,6 +11,17 @@
 
 typedef enum { SI_GIL_OWN = 0, SI_GIL_SHARED, SI_GIL_MAIN } si_gil_mode;
 
+/* What a script loaded into a pool is for.  All but SI_SCRIPT_FILE are known when the
+ * configuration is read, so every interpreter of the pool loads them before it serves. */
+typedef enum {
+    SI_SCRIPT_MOUNT = 0,   /* SubinterpScriptAlias: a WSGI callable at a URL prefix */
+    SI_SCRIPT_HANDLER,     /* SubinterpHandlerScript: a WSGI callable behind a handler name */
+    SI_SCRIPT_HOOKS,       /* SubinterpAuth*Script, SubinterpAccessScript: functions looked up
+                            * by name on each call, so the module itself is kept */
+    SI_SCRIPT_IMPORT,      /* SubinterpImportScript: run at start-up, before everything else */
+    SI_SCRIPT_FILE         /* handler subinterp-script: r->filename, loaded on first use */
+} si_script_kind;
+
 struct si_pool;
 
 typedef struct si_pool_conf {
@@ -27,15 +38,20 @@ typedef struct si_pool_conf {
     apr_interval_time_t request_timeout;  /* 0: off */
     int max_requests;                /* 0: off */
     int lazy;                        /* preload=off: import apps on first use */
+    int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
+                                      * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
-    apr_array_header_t *mounts;      /* si_mount_conf * served by this pool */
+    apr_array_header_t *mounts;      /* si_mount_conf * loaded by this pool, imports first */
     struct si_pool *runtime;         /* the child's live pool, NULL in the parent */
 } si_pool_conf;
 
 typedef struct si_mount_conf {
-    const char *url;                 /* without trailing slash; "" mounts at "/" */
+    si_script_kind kind;
+    const char *url;                 /* without trailing slash; "" mounts at "/"; mounts only */
+    const char *label;               /* what messages call it: the URL, "handler NAME", ... */
+    const char *handler;             /* SI_SCRIPT_HANDLER: the handler name */
     const char *script;              /* absolute path */
-    const char *callable;
+    const char *callable;            /* NULL for hooks and imports: the module is the result */
     const char *pool_name;           /* NULL: implicit pool */
     si_pool_conf *pool;              /* resolved in post_config */
     int index;                       /* position in pool->mounts */
@@ -44,17 +60,39 @@ typedef struct si_mount_conf {
     const char *defined_at;
 } si_mount_conf;
 
+/* A pool named inside a directory block (SubinterpHandlerPool), resolved with the rest. */
+typedef struct {
+    const char *name;
+    server_rec *server;
+    const char *defined_at;
+    si_pool_conf *pool;
+} si_pool_ref;
+
 typedef struct {
     apr_array_header_t *pools;       /* si_pool_conf *, declared here (not inherited) */
     apr_array_header_t *mounts;      /* si_mount_conf *, own first, then inherited */
+    apr_array_header_t *handlers;    /* si_mount_conf * (SI_SCRIPT_HANDLER), as mounts */
+    apr_array_header_t *scripts;     /* si_mount_conf * of every other kind declared here */
+    apr_array_header_t *pool_refs;   /* si_pool_ref * made in this server's directory blocks */
     int reloading;                   /* SubinterpScriptReloading, -1 unset */
     /* process-wide, meaningful on the main server only */
     const char *python_home;
     apr_array_header_t *python_path; /* const char * */
 } si_server_conf;
 
+/* Forwarded-header groups (si_proxy.c); a directory trusts a set of them. */
+typedef enum {
+    SI_FWD_CLIENT = 0, SI_FWD_SCHEME, SI_FWD_HOST, SI_FWD_PORT, SI_FWD_SCRIPT, SI_FWD_GROUPS
+} si_forwarded_group;
+
 typedef struct {
     int pass_authorization;          /* -1: unset */
+    si_mount_conf *auth_user;        /* SubinterpAuthUserScript; NULL: unset */
+    si_mount_conf *auth_group;       /* SubinterpAuthGroupScript */
+    si_mount_conf *access;           /* SubinterpAccessScript */
+    si_pool_ref *handler_pool;       /* SubinterpHandlerPool */
+    apr_array_header_t *trusted_proxies;  /* apr_ipsubnet_t *; NULL: unset */
+    apr_array_header_t *trusted_headers;  /* const char * in canonical spelling; NULL: unset */
 } si_dir_conf;
 
 extern const command_rec si_directives[];
@@ -72,6 +110,9 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server);
 
 /* Every pool of the configuration, in declaration order (after si_config_resolve). */
 apr_array_header_t *si_config_all_pools(apr_pool_t *p, server_rec *main_server);
+
+/* The SubinterpHandlerScript of s named handler, or NULL. */
+si_mount_conf *si_config_handler(server_rec *s, const char *handler);
 
 /* The mount whose URL prefix matches uri best (longest), or NULL. */
 si_mount_conf *si_config_match(server_rec *s, const char *uri);

@@ -6,6 +6,7 @@
  */
 #include "si_request.h"
 #include "si_pool.h"
+#include "si_proxy.h"
 
 #include "http_ssl.h"
 
@@ -95,9 +96,9 @@ static int add_http_header(PyObject *environ, apr_pool_t *p, const char *name, c
     return rc;
 }
 
-static int add_headers(PyObject *environ, request_rec *r, si_module_state *st)
+static int add_headers(PyObject *environ, request_rec *r, si_module_state *st,
+                       const si_dir_conf *dir, const si_forwarded *fwd)
 {
-    si_dir_conf *dir = ap_get_module_config(r->per_dir_config, &subinterp_module);
     int pass_authorization = dir && dir->pass_authorization == 1;
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -115,6 +116,9 @@ static int add_headers(PyObject *environ, request_rec *r, si_module_state *st)
         else if ((strcasecmp(e[i].key, "Authorization") == 0
                   || strcasecmp(e[i].key, "Proxy-Authorization") == 0) && !pass_authorization) {
             continue;   /* credentials stay with Apache unless SubinterpPassAuthorization On */
+        }
+        else if (fwd->active && si_proxy_hides(fwd, dir, e[i].key)) {
+            continue;   /* a forwarded header the app must not believe */
         }
         else if (add_http_header(environ, r->pool, e[i].key, e[i].val) < 0) {
             return -1;
@@ -144,22 +148,47 @@ static int add_subprocess_env(PyObject *environ, request_rec *r)
     return 0;
 }
 
+/* What a trusted proxy said overrides what Apache saw (si_proxy.c). */
+static int apply_forwarded(PyObject *environ, si_module_state *st, const si_forwarded *fwd,
+                           int *https)
+{
+    const char *const *v = fwd->value;
+    if (v[SI_FWD_CLIENT] && set_str(environ, st->REMOTE_ADDR, v[SI_FWD_CLIENT]) < 0)
+        return -1;
+    if (v[SI_FWD_SCHEME]) {
+        *https = strcmp(v[SI_FWD_SCHEME], "https") == 0;
+        if (set_common(environ, st->REQUEST_SCHEME, v[SI_FWD_SCHEME], st) < 0)
+            return -1;
+        if (*https ? PyDict_SetItem(environ, st->HTTPS, st->str_on) < 0
+                   : PyDict_Pop(environ, st->HTTPS, NULL) < 0)
+            return -1;
+    }
+    if (v[SI_FWD_HOST] && set_str(environ, st->HTTP_HOST, v[SI_FWD_HOST]) < 0)
+        return -1;
+    if (v[SI_FWD_PORT] && set_str(environ, st->SERVER_PORT, v[SI_FWD_PORT]) < 0)
+        return -1;
+    if (v[SI_FWD_SCRIPT] && set_str(environ, st->SCRIPT_NAME, v[SI_FWD_SCRIPT]) < 0)
+        return -1;
+    return 0;
+}
+
 PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
 {
     request_rec *r = req->r;
     conn_rec *c = r->connection;
     si_module_state *st = req->st;
     si_instance *inst = req->instance;
-    const char *script_name = req->mount->url;
-    const char *path_info = r->uri + strlen(script_name);
     int https = ap_ssl_conn_is_ssl(c);
+    si_dir_conf *dir = ap_get_module_config(r->per_dir_config, &subinterp_module);
+    si_forwarded fwd;
+    si_proxy_resolve(r, dir, &fwd);
 
     PyObject *environ = PyDict_New();
     if (!environ)
         return NULL;
     if (set_common(environ, st->REQUEST_METHOD, r->method, st) < 0
-        || set_str(environ, st->SCRIPT_NAME, script_name) < 0
-        || set_str(environ, st->PATH_INFO, path_info) < 0
+        || set_str(environ, st->SCRIPT_NAME, req->script_name) < 0
+        || set_str(environ, st->PATH_INFO, req->path_info) < 0
         || set_common(environ, st->QUERY_STRING, r->args ? r->args : "", st) < 0
         || set_str(environ, st->REQUEST_URI, r->unparsed_uri) < 0
         || set_common(environ, st->REQUEST_SCHEME, ap_http_scheme(r), st) < 0
@@ -172,14 +201,15 @@ PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors)
         || set_port(environ, st->REMOTE_PORT, c->client_addr->port) < 0
         || set_str_if(environ, st->REMOTE_USER, r->user) < 0
         || set_str_if(environ, st->AUTH_TYPE, r->ap_auth_type) < 0
-        || set_str(environ, st->SCRIPT_FILENAME, req->mount->script) < 0
+        || set_str(environ, st->SCRIPT_FILENAME, req->script_filename) < 0
         || set_str(environ, st->DOCUMENT_ROOT, ap_document_root(r)) < 0
         || (https && PyDict_SetItem(environ, st->HTTPS, st->str_on) < 0)
-        || add_headers(environ, r, st) < 0
+        || add_headers(environ, r, st, dir, &fwd) < 0
         || add_subprocess_env(environ, r) < 0
+        || (fwd.peer_trusted && apply_forwarded(environ, st, &fwd, &https) < 0)
         || PyDict_SetItem(environ, st->wsgi_version, st->wsgi_version_value) < 0
         || PyDict_SetItem(environ, st->wsgi_url_scheme, https ? st->val_https : st->val_http) < 0
-        || PyDict_SetItem(environ, st->wsgi_input, input) < 0
+        || (input && PyDict_SetItem(environ, st->wsgi_input, input) < 0)
         || PyDict_SetItem(environ, st->wsgi_errors, errors) < 0
         || PyDict_SetItem(environ, st->wsgi_multithread, Py_True) < 0
         || PyDict_SetItem(environ, st->wsgi_multiprocess, Py_True) < 0

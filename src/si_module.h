@@ -32,6 +32,7 @@
     X(SCRIPT_FILENAME, "SCRIPT_FILENAME")                   \
     X(DOCUMENT_ROOT, "DOCUMENT_ROOT")                       \
     X(HTTPS, "HTTPS")                                       \
+    X(HTTP_HOST, "HTTP_HOST")                               \
     X(wsgi_version, "wsgi.version")                         \
     X(wsgi_url_scheme, "wsgi.url_scheme")                   \
     X(wsgi_input, "wsgi.input")                             \

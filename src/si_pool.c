@@ -68,15 +68,20 @@ static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
     return Py_NewInterpreterFromConfig(state, &config);
 }
 
+/* Imports the pool's scripts in order (imports come first); under preload=off only the
+ * SubinterpImportScripts, which exist to run at start-up. */
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
 {
     si_pool_conf *conf = inst->slot->pool->conf;
     for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
+        if (conf->lazy && mount->kind != SI_SCRIPT_IMPORT)
+            continue;
         inst->apps[i] = si_app_load(mount);
         inst->app_state[i] = inst->apps[i] ? 1 : 2;
         if (!inst->apps[i]) {
-            inst->apps_failed++;
+            if (mount->kind != SI_SCRIPT_IMPORT)
+                inst->apps_failed++;
             si_app_log_load_failure(ptemp, s, NULL, mount, inst->slot->index);
         }
     }
@@ -97,23 +102,28 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         inst->apps_failed = conf->mounts->nelts;
         return;
     }
-    inst->apps = calloc(conf->mounts->nelts, sizeof(PyObject *));
-    inst->app_state = calloc(conf->mounts->nelts, 1);
+    /* One more than needed, so that a pool serving only files still gets an array. */
+    inst->apps = calloc(conf->mounts->nelts + 1, sizeof(PyObject *));
+    inst->app_state = calloc(conf->mounts->nelts + 1, 1);
     if (!inst->apps || !inst->app_state) {
         inst->apps_failed = conf->mounts->nelts;
         return;
     }
-    if (conf->lazy) {
-        apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT, slot->pool->p);
-        return;   /* preload=off: imported by the first request that needs each app */
+    if (conf->serves_files && !(inst->file_loader = si_app_file_loader())) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0203: pool %s interpreter %d: set-up "
+                     "failed: %s", conf->name, slot->index, si_exception_text(ptemp));
+        inst->apps_failed = conf->mounts->nelts + 1;
+        return;
     }
+    if (conf->lazy)   /* preload=off: apps are imported by the first request that needs each */
+        apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT, slot->pool->p);
     if (!defer)
         load_apps(inst, s, ptemp);
 }
 
 void si_instance_load_apps(si_instance *inst, server_rec *s)
 {
-    if (!inst->apps || inst->slot->pool->conf->lazy)
+    if (!inst->apps)
         return;
     PyThreadState *state = si_tstate_attach_fresh(&inst->registry);
     if (!state)
@@ -172,11 +182,30 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     return inst;
 }
 
+/* A subinterp-script file: loaded by the instance's file loader, again when it changed if the
+ * server reloads scripts. */
+static PyObject *file_app(si_instance *inst, si_mount_conf *file, request_rec *r)
+{
+    si_server_conf *conf = si_server_config(r->server);
+    apr_time_t started = apr_time_now();
+    PyObject *app = si_app_load_file(inst->file_loader, file->script, file->callable,
+                                     conf->reloading == 1 ? r->finfo.mtime : 0);
+    if (!app)
+        si_app_log_load_failure(r->pool, r->server, r, file, inst->slot->index);
+    else if (apr_time_now() - started > apr_time_from_msec(1))
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "SI0300: pool %s interpreter %d: %s "
+                      "loaded in %" APR_TIME_T_FMT " ms", file->pool->name, inst->slot->index,
+                      file->script, apr_time_as_msec(apr_time_now() - started));
+    return app;
+}
+
 PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r)
 {
+    if (mount->kind == SI_SCRIPT_FILE)
+        return inst->file_loader ? file_app(inst, mount, r) : NULL;
     int i = mount->index;
     if (!inst->apps || inst->app_state[i] != 0 || !inst->load_lock)
-        return inst->apps ? inst->apps[i] : NULL;
+        return inst->apps ? Py_XNewRef(inst->apps[i]) : NULL;
     /* preload=off: one import per instance, however many threads ask at once.  The mutex is
      * taken with the GIL released, or a thread importing (which may release the GIL) and a
      * thread waiting could block each other. */
@@ -196,7 +225,7 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
             si_app_log_load_failure(r->pool, r->server, r, mount, inst->slot->index);
     }
     apr_thread_mutex_unlock(inst->load_lock);
-    return inst->apps[i];
+    return Py_XNewRef(inst->apps[i]);
 }
 
 si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
@@ -221,6 +250,7 @@ static void release_objects(si_instance *inst)
     }
     free(inst->app_state);
     inst->app_state = NULL;
+    Py_CLEAR(inst->file_loader);
     Py_CLEAR(inst->pool_name);
     Py_CLEAR(inst->module);
     inst->st = NULL;

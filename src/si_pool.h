@@ -32,6 +32,7 @@ typedef struct si_instance {
     int apps_failed;                /* how many mounts failed to load */
     char *app_state;                /* per mount, preload=off: 0 not loaded, 1 loaded, 2 failed */
     apr_thread_mutex_t *load_lock;  /* serializes preload=off imports (taken without the GIL) */
+    PyObject *file_loader;          /* loads subinterp-script files (pools that serve them) */
     struct si_instance *next_retired;
 } si_instance;
 
@@ -87,8 +88,9 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
  * Called with nothing attached. */
 int si_instance_end(si_instance *inst, int all);
 
-/* The app of mount in inst (borrowed), importing it first under preload=off; NULL if it failed
- * to load (logged once).  Called with inst's interpreter attached. */
+/* The app of mount in inst (new reference; the module for hooks), importing it first under
+ * preload=off, or on first use for a subinterp-script file; NULL if it failed to load (logged).
+ * Called with inst's interpreter attached. */
 PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r);
 
 apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **slot, si_instance **inst);

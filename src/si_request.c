@@ -11,11 +11,6 @@
 #include "si_app.h"
 #include "si_maint.h"
 
-static const char *mount_url(si_mount_conf *mount)
-{
-    return mount->url[0] ? mount->url : "/";
-}
-
 /* Logs the pending Python exception; returns what the handler answers. */
 static int app_failed(si_request *req, const char *what)
 {
@@ -26,14 +21,14 @@ static int app_failed(si_request *req, const char *what)
     if (req->input_status == AP_FILTER_ERROR)
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
     if (timed_out)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s (mount "
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s ("
                       "%s, %s) interrupted after request-timeout; where it was:\n%s",
                       req->interp->pool->name, req->interp->index, r->method, r->uri,
-                      mount_url(req->mount), req->mount->script, text);
+                      req->mount->label, req->mount->script, text);
     else
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (mount "
-                      "%s, %s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method,
-                      r->uri, mount_url(req->mount), req->mount->script, what, text);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (%s, "
+                      "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method,
+                      r->uri, req->mount->label, req->mount->script, what, text);
     if (!req->headers_sent)
         return timed_out ? HTTP_GATEWAY_TIME_OUT
                : req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
@@ -126,9 +121,9 @@ static int run_app(si_request *req)
     PyObject *app = si_instance_app(req->instance, req->mount, r);
 
     if (!app) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (mount "
-                      "%s) has no app: %s failed to load (see SI0301 above)",
-                      interp->pool->name, interp->index, r->uri, mount_url(req->mount),
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s) has "
+                      "no app: %s failed to load (see SI0301 above)",
+                      interp->pool->name, interp->index, r->uri, req->mount->label,
                       req->mount->script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -173,6 +168,7 @@ done:
     if (start_response)
         si_start_response_detach(start_response);
     Py_XDECREF(result);
+    Py_XDECREF(app);
     Py_XDECREF(environ);
     Py_XDECREF(start_response);
     Py_XDECREF(errors);
@@ -199,21 +195,17 @@ static int body_too_large(request_rec *r)
     return 1;
 }
 
-int si_request_handle(request_rec *r, si_mount_conf *mount)
+/* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out). */
+static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_instance **instance)
 {
-    si_pool *pool = mount->pool->runtime;
-    if (body_too_large(r))
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    si_pool *pool = conf->runtime;
     if (!pool) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s for %s is not running: "
                       "Python failed to start in this child (see SI02xx above)",
-                      mount->pool->name, r->uri);
+                      conf->name, r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    si_interp *interp;
-    si_instance *instance;
-    apr_time_t started = apr_time_now();
-    apr_status_t rv = si_pool_acquire(pool, r, &interp, &instance);
+    apr_status_t rv = si_pool_acquire(pool, r, interp, instance);
     if (rv == APR_TIMEUP) {
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
@@ -226,24 +218,170 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
                       "for %s (see SI02xx above)", pool->name, r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    return OK;
+}
+
+/* Runs body with req's interpreter attached and the request tracked for request-timeout. */
+static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton)
+{
+    int status;
+    if (!si_tstate_enter(req->interp->cache_index, &req->instance->registry)) {
+        ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, req->r, "SI0503: pool %s interpreter %d: no "
+                      "thread state could be made for this thread", req->interp->pool->name,
+                      req->interp->index);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    req->st = req->instance->st;
+    si_maint_track(req);
+    status = body(req, baton);
+    si_maint_untrack(req);
+    si_tstate_leave();
+    return status;
+}
+
+static int run_app_body(si_request *req, void *baton)
+{
+    (void)baton;
+    return run_app(req);
+}
+
+/* SCRIPT_NAME is what Apache mapped to the file: the URI less the path_info it found. */
+static void map_from_apache(si_request *req)
+{
+    request_rec *r = req->r;
+    const char *path_info = r->path_info ? r->path_info : "";
+    size_t uri_len = strlen(r->uri), info_len = strlen(path_info);
+    req->path_info = path_info;
+    req->script_name = info_len <= uri_len && strcmp(r->uri + uri_len - info_len, path_info) == 0
+                       ? apr_pstrmemdup(r->pool, r->uri, uri_len - info_len) : r->uri;
+    req->script_filename = r->filename;
+}
+
+int si_request_handle(request_rec *r, si_mount_conf *mount)
+{
+    if (body_too_large(r))
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    si_interp *interp;
+    si_instance *instance;
+    apr_time_t started = apr_time_now();
+    int status = acquire(r, mount->pool, &interp, &instance);
+    if (status != OK)
+        return status;
 
     si_request req = {.r = r, .interp = interp, .instance = instance, .mount = mount,
                       .content_length = -1};
-    req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    int status;
-    if (!si_tstate_enter(interp->cache_index, &instance->registry)) {
-        ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r, "SI0503: pool %s interpreter %d: no thread "
-                      "state could be made for this thread", pool->name, interp->index);
-        status = HTTP_INTERNAL_SERVER_ERROR;
+    if (mount->kind == SI_SCRIPT_MOUNT) {
+        req.script_name = mount->url;
+        req.path_info = r->uri + strlen(mount->url);
+        req.script_filename = mount->script;
     }
     else {
-        req.st = instance->st;
-        si_maint_track(&req);
-        status = run_app(&req);
-        si_maint_untrack(&req);
-        si_tstate_leave();
+        map_from_apache(&req);
     }
-    si_pool_release(pool, interp, instance, started);
+    req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    status = with_interpreter(&req, run_app_body, NULL);
+    si_pool_release(mount->pool->runtime, interp, instance, started);
     return status;
+}
+
+int si_request_handle_file(request_rec *r)
+{
+    si_dir_conf *dir = ap_get_module_config(r->per_dir_config, &subinterp_module);
+    if (r->finfo.filetype == APR_NOFILE) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0312: no script file %s for %s",
+                      r->filename, r->uri);
+        return HTTP_NOT_FOUND;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0312: %s (for %s) is not a regular file; "
+                      "subinterp-script runs script files only", r->filename, r->uri);
+        return HTTP_FORBIDDEN;
+    }
+    if (!(ap_allow_options(r) & OPT_EXECCGI)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0313: Options ExecCGI is off in the "
+                      "directory of %s; subinterp-script refuses to run it", r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    if (!dir || !dir->handler_pool || !dir->handler_pool->pool) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0311: %s is handled by subinterp-script "
+                      "but no SubinterpHandlerPool is in effect there; answering 500",
+                      r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    si_mount_conf *file = apr_pcalloc(r->pool, sizeof(*file));
+    file->kind = SI_SCRIPT_FILE;
+    file->url = "";
+    file->label = apr_pstrcat(r->pool, "script ", r->filename, NULL);
+    file->script = r->filename;
+    file->callable = "application";
+    file->pool = dir->handler_pool->pool;
+    file->index = -1;
+    file->server = r->server;
+    return si_request_handle(r, file);
+}
+
+typedef struct {
+    const char *function;
+    si_hook_fn fn;
+    void *baton;
+    int entered;
+} hook_call;
+
+static int run_hook_body(si_request *req, void *baton)
+{
+    hook_call *call = baton;
+    request_rec *r = req->r;
+    int result = -1;
+    call->entered = 1;
+    PyObject *module = si_instance_app(req->instance, req->mount, r), *function = NULL;
+    PyObject *errors = NULL, *environ = NULL;
+    if (!module) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s): "
+                      "%s failed to load (see SI0301 above)", req->interp->pool->name,
+                      req->interp->index, r->uri, req->mount->label, req->mount->script);
+        goto done;
+    }
+    if (PyObject_GetOptionalAttrString(module, call->function, &function) <= 0
+        || !PyCallable_Check(function)) {
+        PyErr_Clear();
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0601: %s (%s) defines no function %s(); "
+                      "answering 500 for %s", req->mount->label, req->mount->script,
+                      call->function, r->uri);
+        goto done;
+    }
+    if (!(errors = si_errors_new(req)) || !(environ = si_environ_build(req, NULL, errors))) {
+        app_failed(req, "could not be prepared");
+        goto done;
+    }
+    result = call->fn(req, function, environ, call->baton);
+done:
+    if (errors)
+        si_errors_detach(errors);
+    Py_XDECREF(environ);
+    Py_XDECREF(errors);
+    Py_XDECREF(function);
+    Py_XDECREF(module);
+    return result;
+}
+
+int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
+                        si_hook_fn fn, void *baton, int *http_status)
+{
+    si_interp *interp;
+    si_instance *instance;
+    apr_time_t started = apr_time_now();
+    *http_status = acquire(r, script->pool, &interp, &instance);
+    if (*http_status != OK)
+        return -1;
+    si_request req = {.r = r, .interp = interp, .instance = instance, .mount = script,
+                      .script_name = "", .path_info = r->uri, .script_filename = script->script,
+                      .content_length = -1};
+    hook_call call = {.function = function, .fn = fn, .baton = baton};
+    int result = with_interpreter(&req, run_hook_body, &call);
+    if (!call.entered)
+        result = -1;   /* no thread state: logged (SI0503) */
+    si_pool_release(script->pool->runtime, interp, instance, started);
+    *http_status = HTTP_INTERNAL_SERVER_ERROR;
+    return result;
 }

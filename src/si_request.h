@@ -18,7 +18,10 @@ typedef struct si_request {
     request_rec *r;
     struct si_interp *interp;
     struct si_instance *instance;  /* pinned for the whole request */
-    si_mount_conf *mount;
+    si_mount_conf *mount;          /* what the request runs: a mount, a handler, a file, hooks */
+    const char *script_name;       /* SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME as Apache */
+    const char *path_info;         /* mapped the request */
+    const char *script_filename;
     si_module_state *st;
     /* response: set by start_response, sent at the first non-empty body chunk */
     PyObject *status;            /* str, validated */
@@ -41,8 +44,21 @@ typedef struct si_request {
     struct si_request *next_tracked, *prev_tracked;
 } si_request;
 
-/* Entry point for the handler: acquire an interpreter, run the app, release it. */
+/* Entry point for the handlers: acquire an interpreter, run the app, release it.  A mount takes
+ * SCRIPT_NAME from its URL; a handler script or a file takes it from Apache's mapping. */
 int si_request_handle(request_rec *r, si_mount_conf *mount);
+
+/* SetHandler / AddHandler subinterp-script: r->filename is the WSGI script, run in the
+ * directory's SubinterpHandlerPool (Options ExecCGI required, as for CGI and mod_wsgi). */
+int si_request_handle_file(request_rec *r);
+
+/* Runs fn on an interpreter of script's pool with an environ for r that has no wsgi.input
+ * (authentication, authorization and access hooks).  fn gets the named function of the
+ * script's module.  Returns fn's result; on a failure before fn (no pool, no interpreter, no
+ * such function, an exception) logs it and returns -1 with *http_status set (500 or 503). */
+typedef int (*si_hook_fn)(si_request *req, PyObject *function, PyObject *environ, void *baton);
+int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
+                        si_hook_fn fn, void *baton, int *http_status);
 
 /* wsgi.input (si_input.c) */
 PyObject *si_input_new(si_request *req);
@@ -63,7 +79,7 @@ int si_response_send_headers(si_request *req);
 void si_response_finish(si_request *req);
 void si_response_abort(si_request *req);
 
-/* environ (si_environ.c) */
+/* environ (si_environ.c); input NULL leaves wsgi.input out */
 PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors);
 
 #endif

@@ -94,8 +94,9 @@ static void *APR_THREAD_FUNC warm_up_thread(apr_thread_t *thread, void *data)
     return NULL;
 }
 
-/* Imports the apps of the deferred own-GIL instances on up to one thread per CPU, each
- * interpreter on its own GIL.  Called with nothing attached. */
+/* Imports the apps of the deferred own-GIL instances (under preload=off, only their import
+ * scripts) on up to one thread per CPU, each interpreter on its own GIL.  Called with nothing
+ * attached. */
 static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
 {
     si_warmup w = {.server = s};
@@ -106,7 +107,7 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
     for (int i = 0; i < pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
         for (int k = 0; k < pool->count; k++)
-            if (pool->interps[k].current && pool->conf->gil == SI_GIL_OWN && !pool->conf->lazy)
+            if (pool->interps[k].current && pool->conf->gil == SI_GIL_OWN)
                 w.instances[w.count++] = pool->interps[k].current;
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

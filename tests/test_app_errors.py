@@ -86,7 +86,7 @@ SubinterpScriptAlias /nocallable {apps}/hello.py callable=missing
 
     def test_script_that_fails_to_import(self, httpd):
         assert httpd.wait_log(r"SI0301: pool /broken interpreter 0: loading \S+broken_import.py for "
-                         r"/broken failed; that mount answers 500:\\nTraceback.*ImportError: "
+                         r"mount /broken failed; that mount answers 500:\\nTraceback.*ImportError: "
                          r"broken_import.py fails", start=0)
         assert httpd.get("/broken").status_code == 500
         httpd.expect_log(r"SI0302: pool /broken interpreter \d: /broken .*failed to load")

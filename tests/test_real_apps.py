@@ -155,7 +155,7 @@ SubinterpScriptAlias /main {apps}/numpy_app.py pool=numpy-main
         lines = re.findall(r"^.*SI0303.*$", httpd.log_text(0), re.M)
         assert len(lines) == 1, "one line per pool, not one per interpreter"
         assert re.search(r"SI0303: pool numpy-own: numpy\._core\._multiarray_umath \(imported by "
-                         r"\S+numpy_app.py for /own\) refuses to load in own-GIL "
+                         r"\S+numpy_app.py for mount /own\) refuses to load in own-GIL "
                          r"sub-interpreters; serve it from a pool with gil=main \(or gil=shared",
                          lines[0]), lines[0]
         assert "SI0301" not in httpd.log_text(0)

@@ -1,0 +1,1 @@
+raise SyntaxError("broken.wsgi fails on purpose")

@@ -1,0 +1,1 @@
+raise ImportError("import_failing.py fails on purpose")
