@@ -28,7 +28,8 @@ WARNINGS     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unuse
 EXTRA_CFLAGS ?= -O2
 EXTRA_LDFLAGS ?=
 
-.PHONY: all module module-path install bench bench-deps deps apache venv access run test clean distclean check-python
+.PHONY: all module module-path install bench bench-deps deps apache venv access run test clean distclean check-python \
+        asan asan-module asan-run tsan valgrind soak storm fuzz
 
 all: module
 
@@ -86,8 +87,43 @@ access: check-python
 run: module apache access
 	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
 
-test: deps module
+# The suite, then the same suite against the ASan+UBSan build (about as long again).
+test: deps module asan-module
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+	@echo "--- the suite again, against the AddressSanitizer+UBSan build (make asan) ---"
+	@$(MAKE) --no-print-directory asan-run
+
+# --- reliability (docs/reliability.md) -----------------------------------------------------------
+# Sanitizer builds go to build/ with plain $(CC), so they never disturb the apxs build in .libs.
+SAN_DIR      := $(BUILD)/asan
+ASAN_MODULE  := $(SAN_DIR)/mod_subinterp.so
+SAN_CFLAGS    = -std=gnu11 $(WARNINGS) -g -O1 -fno-omit-frame-pointer -fPIC \
+                -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(shell apr-1-config --includes --cppflags 2>/dev/null) \
+                -I$(PY_INCLUDE) -Isrc -DSI_DEFAULT_PYTHON_HOME='"$(PY_HOME)"'
+SAN_LIBS      = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
+# Leaks are valgrind's job (Python keeps memory at exit by design); a deliberate crash in a
+# fault-injection test must stay a plain SIGSEGV, not an ASan report.
+ASAN_ENV      = SI_TEST_MODULE=$(CURDIR)/$(ASAN_MODULE) \
+                SI_TEST_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+                SI_TEST_SANITIZER_LOGS=$(CURDIR)/$(SAN_DIR)/logs \
+                ASAN_OPTIONS=detect_leaks=0:handle_segv=0:log_path=$(CURDIR)/$(SAN_DIR)/logs/report \
+                UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_DIR)/logs/report
+
+asan-module: check-python $(ASAN_MODULE)
+
+$(ASAN_MODULE): $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
+	@mkdir -p $(SAN_DIR)
+	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -shared -o $@ \
+	    $(SOURCES) $(SAN_LIBS)
+
+# The whole suite against the ASan+UBSan module; any report fails the test that provoked it.
+asan: deps asan-module asan-run
+
+asan-run:
+	@rm -rf $(SAN_DIR)/logs && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
+	$(ASAN_ENV) $(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+	@if ls $(SAN_DIR)/logs/seen/report* >/dev/null 2>&1; then \
+	    echo "sanitizer reports in $(SAN_DIR)/logs/seen"; exit 1; fi
 
 # Benchmarks (not part of make test): peers from requirements-bench.txt in their own venv.
 BENCH_VENV := $(BUILD)/bench-venv

@@ -22,7 +22,36 @@ import httpd_conf  # noqa: E402
 
 APPS = os.path.join(ROOT, "tests", "apps")
 HTTPD = os.environ.get("HTTPD", "/usr/sbin/apache2")
-MODULE = os.path.join(ROOT, ".libs", "mod_subinterp.so")
+# `make asan` runs the suite against a sanitizer build: SI_TEST_MODULE names it, SI_TEST_PRELOAD
+# the sanitizer runtime Apache must load first (Apache itself is not instrumented), and
+# SI_TEST_SANITIZER_LOGS the directory where the runtime writes its reports (ASAN_OPTIONS
+# log_path), which every test checks the way it checks the error log.
+MODULE = os.environ.get("SI_TEST_MODULE") or os.path.join(ROOT, ".libs", "mod_subinterp.so")
+PRELOAD = os.environ.get("SI_TEST_PRELOAD", "")
+SANITIZER_LOGS = os.environ.get("SI_TEST_SANITIZER_LOGS", "")
+
+
+def httpd_env():
+    """The environment Apache runs with: ours, plus the sanitizer runtime when testing one."""
+    env = dict(os.environ)
+    if PRELOAD:
+        env["LD_PRELOAD"] = PRELOAD
+    return env
+
+
+def sanitizer_reports():
+    """Texts of sanitizer reports written since the last call (each is then set aside)."""
+    if not SANITIZER_LOGS or not os.path.isdir(SANITIZER_LOGS):
+        return []
+    reports = []
+    for name in sorted(os.listdir(SANITIZER_LOGS)):
+        path = os.path.join(SANITIZER_LOGS, name)
+        if name.startswith("report") and os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                reports.append("%s:\n%s" % (name, f.read()[:4000]))
+            os.makedirs(os.path.join(SANITIZER_LOGS, "seen"), exist_ok=True)
+            os.rename(path, os.path.join(SANITIZER_LOGS, "seen", name))
+    return reports
 
 # Apps under tests/apps are served from there: Apache must be allowed to map URLs to them.
 GRANT_APPS = """
@@ -81,9 +110,10 @@ def eventually(probe, expected, timeout=5):
 
 
 class Httpd:
-    def __init__(self, root, body, **conf):
+    def __init__(self, root, body, address_space=None, **conf):
         self.root = str(root)
         self.body = body
+        self.address_space = address_space   # RLIMIT_AS in bytes for Apache and its children
         self.conf = conf
         self.port = free_port()
         self.proc = None
@@ -102,7 +132,8 @@ class Httpd:
     def configtest(self):
         """Runs `apache2 -t`; returns (exit code, output)."""
         conf = self.write_config()
-        p = subprocess.run([HTTPD, "-t", "-f", conf], capture_output=True, text=True, timeout=30)
+        p = subprocess.run([HTTPD, "-t", "-f", conf], capture_output=True, text=True, timeout=30,
+                           env=httpd_env())
         return p.returncode, p.stdout + p.stderr
 
     def start(self, timeout=30):
@@ -110,7 +141,8 @@ class Httpd:
         out = open(os.path.join(self.root, "stderr.log"), "ab")
         self.proc = subprocess.Popen([HTTPD, "-f", conf, "-DFOREGROUND"], stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=allow_core_dumps)
+                                     env=httpd_env(),
+                                     preexec_fn=self.limits)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -124,6 +156,12 @@ class Httpd:
         self.stop()
         raise RuntimeError("httpd did not answer within %ss:\n%s" % (timeout,
                                                                       self.startup_output()))
+
+    def limits(self):
+        allow_core_dumps()
+        if self.address_space:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (self.address_space, self.address_space))
 
     def startup_output(self):
         text = ""
@@ -210,7 +248,7 @@ class Httpd:
                if BAD_LINE.search(line)
                and not any(rx.search(line) for rx in self.expected + self.always_expected)]
         self.expected = []
-        return bad
+        return bad + sanitizer_reports()
 
     def skip_log(self):
         self.checked = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
