@@ -152,7 +152,7 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     inst->generation = slot->recycles + (slot->current != NULL);
 
     if (conf->gil == SI_GIL_MAIN) {
-        si_tstate_registry_init(&inst->registry, pool->p, PyInterpreterState_Main());
+        si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
         set_up(inst, s, global_path, ptemp, 0);
         apr_pool_destroy(ptemp);
         return inst;
@@ -172,7 +172,7 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
         return NULL;
     }
     si_tstate_note_attached(state);
-    si_tstate_registry_init(&inst->registry, pool->p, PyThreadState_GetInterpreter(state));
+    si_tstate_registry_init(&inst->registry, PyThreadState_GetInterpreter(state));
     si_tstate_register(&inst->registry, state);
     set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */

@@ -16,7 +16,7 @@ typedef struct si_cache_entry {
     PyThreadState *state;
 } si_cache_entry;
 
-typedef struct {
+typedef struct si_registered_state {
     PyThreadState *state;
     si_thread *owner;
 } si_registered_state;
@@ -40,12 +40,12 @@ apr_status_t si_tstate_init(apr_pool_t *pchild, unsigned slots)
     return pthread_key_create(&thread_key, thread_exiting);
 }
 
-apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p,
-                                     PyInterpreterState *interp)
+apr_status_t si_tstate_registry_init(si_tstate_registry *reg, PyInterpreterState *interp)
 {
     reg->interp = interp;
-    reg->states = apr_array_make(p, 16, sizeof(si_registered_state));
-    return apr_thread_mutex_create(&reg->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    reg->states = NULL;
+    reg->count = reg->capacity = 0;
+    return pthread_mutex_init(&reg->lock, NULL) == 0 ? APR_SUCCESS : APR_ENOMEM;
 }
 
 static si_thread *current_thread(void)
@@ -68,13 +68,25 @@ static si_thread *current_thread(void)
     return this_thread = t;
 }
 
-static void register_state(si_tstate_registry *reg, PyThreadState *state, si_thread *owner)
+/* 0, or -1 when out of memory (the state is then not registered). */
+static int register_state(si_tstate_registry *reg, PyThreadState *state, si_thread *owner)
 {
-    apr_thread_mutex_lock(reg->lock);
-    si_registered_state *r = &APR_ARRAY_PUSH(reg->states, si_registered_state);
-    r->state = state;
-    r->owner = owner;
-    apr_thread_mutex_unlock(reg->lock);
+    int rc = 0;
+    pthread_mutex_lock(&reg->lock);
+    if (reg->count == reg->capacity) {
+        int capacity = reg->capacity ? reg->capacity * 2 : 16;
+        si_registered_state *grown = realloc(reg->states, capacity * sizeof(*grown));
+        if (grown) {
+            reg->states = grown;
+            reg->capacity = capacity;
+        }
+    }
+    if (reg->count < reg->capacity)
+        reg->states[reg->count++] = (si_registered_state){.state = state, .owner = owner};
+    else
+        rc = -1;
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
 }
 
 /* Activates state and publishes it as this thread's binding.  Published only after the
@@ -97,7 +109,10 @@ PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg)
         PyThreadState *state = PyThreadState_New(reg->interp);
         if (!state)
             return NULL;
-        register_state(reg, state, t);
+        if (register_state(reg, state, t) < 0) {
+            PyThreadState_Delete(state);   /* never activated, so never anyone's binding */
+            return NULL;
+        }
         entry->reg = reg;
         entry->state = state;
     }
@@ -128,10 +143,9 @@ void si_tstate_note_attached(PyThreadState *state)
         atomic_store(&t->bound, state);
 }
 
-void si_tstate_register(si_tstate_registry *reg, PyThreadState *state)
+int si_tstate_register(si_tstate_registry *reg, PyThreadState *state)
 {
-    si_thread *t = current_thread();
-    register_state(reg, state, t);
+    return register_state(reg, state, current_thread());
 }
 
 PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg)
@@ -145,21 +159,26 @@ PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg)
 
 int si_tstate_reap(si_tstate_registry *reg, int all)
 {
-    apr_thread_mutex_lock(reg->lock);
+    pthread_mutex_lock(&reg->lock);
     int kept = 0;
-    for (int i = 0; i < reg->states->nelts; i++) {
-        si_registered_state r = APR_ARRAY_IDX(reg->states, i, si_registered_state);
+    for (int i = 0; i < reg->count; i++) {
+        si_registered_state r = reg->states[i];
         if (all || !r.owner || atomic_load(&r.owner->exited)
             || atomic_load(&r.owner->bound) != r.state) {
             PyThreadState_Clear(r.state);
             PyThreadState_Delete(r.state);
         }
         else {
-            APR_ARRAY_IDX(reg->states, kept++, si_registered_state) = r;
+            reg->states[kept++] = r;
         }
     }
-    reg->states->nelts = kept;
-    apr_thread_mutex_unlock(reg->lock);
+    reg->count = kept;
+    if (kept == 0) {
+        free(reg->states);
+        reg->states = NULL;
+        reg->capacity = 0;
+    }
+    pthread_mutex_unlock(&reg->lock);
     return kept;
 }
 

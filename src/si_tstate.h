@@ -17,19 +17,23 @@
 
 #include "si_common.h"
 
+#include <pthread.h>
+
 typedef struct si_thread si_thread;
 
+/* Its memory is malloc'd, not from an APR pool: worker threads register states concurrently,
+ * and an APR pool must never be allocated from by two threads at once. */
 typedef struct si_tstate_registry {
     PyInterpreterState *interp;
-    apr_thread_mutex_t *lock;        /* guards states */
-    apr_array_header_t *states;      /* si_registered_state */
+    pthread_mutex_t lock;            /* guards the states array */
+    struct si_registered_state *states;
+    int count, capacity;
 } si_tstate_registry;
 
 /* Sizes every thread's cache (one entry per slot of the process); once per child. */
 apr_status_t si_tstate_init(apr_pool_t *pchild, unsigned slots);
 
-apr_status_t si_tstate_registry_init(si_tstate_registry *reg, apr_pool_t *p,
-                                     PyInterpreterState *interp);
+apr_status_t si_tstate_registry_init(si_tstate_registry *reg, PyInterpreterState *interp);
 
 /* Attaches this thread's state for reg's interpreter, cached under the slot's index, creating
  * it on first use (or when the slot's instance changed).  The caller holds no thread state.
@@ -46,8 +50,9 @@ void si_tstate_restore(PyThreadState *state);
 /* Records that CPython itself attached state on this thread (Py_NewInterpreterFromConfig). */
 void si_tstate_note_attached(PyThreadState *state);
 
-/* Registers a state made by CPython (an interpreter's first state) as owned by this thread. */
-void si_tstate_register(si_tstate_registry *reg, PyThreadState *state);
+/* Registers a state made by CPython (an interpreter's first state) as owned by this thread;
+ * -1 when out of memory. */
+int si_tstate_register(si_tstate_registry *reg, PyThreadState *state);
 
 /* Makes and attaches a state of reg's interpreter for the calling (housekeeping) thread, one that
  * is not cached or registered.  The caller holds no thread state. */
