@@ -7,6 +7,7 @@
 #include "si_request.h"
 #include "si_pool.h"
 #include "si_proxy.h"
+#include "si_http.h"
 
 #include "http_ssl.h"
 
@@ -72,23 +73,16 @@ static int set_server_software(PyObject *environ, si_module_state *st)
 }
 
 /* CGI/1.1 (RFC 3875 4.1.18): Header-Name becomes HTTP_HEADER_NAME.  A name with anything but
- * letters, digits and '-' is dropped, so "X_Forwarded_For" can never pose as
+ * letters, digits and '-' is dropped (si_http_cgi_name), so "X_Forwarded_For" can never pose as
  * "X-Forwarded-For" (the same rule Apache applies for CGI). */
 static int add_http_header(PyObject *environ, apr_pool_t *p, const char *name, const char *value)
 {
     size_t len = strlen(name);
-    char *key = apr_palloc(p, len + 6), *k = key + 5;
-    memcpy(key, "HTTP_", 5);
-    for (const char *n = name; *n; n++) {
-        if (apr_isalnum(*n))
-            *k++ = apr_toupper(*n);
-        else if (*n == '-')
-            *k++ = '_';
-        else
-            return 0;
-    }
-    *k = '\0';
-    PyObject *pykey = PyUnicode_DecodeLatin1(key, k - key, NULL);
+    char *key = apr_palloc(p, len + 6);
+    size_t key_len = si_http_cgi_name((const unsigned char *)name, len, key);
+    if (!key_len)
+        return 0;
+    PyObject *pykey = PyUnicode_DecodeLatin1(key, key_len, NULL);
     if (!pykey)
         return -1;
     int rc = set_item(environ, pykey, PyUnicode_DecodeLatin1(value, strlen(value), NULL));

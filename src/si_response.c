@@ -6,6 +6,7 @@
  * Body writes release the interpreter's GIL around Apache's output filters.
  */
 #include "si_request.h"
+#include "si_http.h"
 
 #include "util_filter.h"
 
@@ -15,23 +16,6 @@ typedef struct {
     PyObject_HEAD
     si_request *req;             /* NULL once the request is over */
 } si_start_response;
-
-static int is_token_char(unsigned char c)
-{
-    /* RFC 9110 tchar */
-    return apr_isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static int is_hop_by_hop(const char *name)
-{
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-authenticate",
-                                      "proxy-authorization", "te", "trailer", "trailers",
-                                      "transfer-encoding", "upgrade", NULL};
-    for (int i = 0; hop[i]; i++)
-        if (strcasecmp(name, hop[i]) == 0)
-            return 1;
-    return 0;
-}
 
 /* PEP 3333: the status is a str "NNN Reason-Phrase". */
 static int check_status(PyObject *status)
@@ -45,11 +29,7 @@ static int check_status(PyObject *status)
     const char *s = PyUnicode_AsUTF8AndSize(status, &len);
     if (!s)
         return -1;
-    int ok = len >= 4 && apr_isdigit(s[0]) && apr_isdigit(s[1]) && apr_isdigit(s[2])
-             && s[3] == ' ' && s[0] >= '1' && s[0] <= '5';
-    for (Py_ssize_t i = 0; ok && i < len; i++)
-        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
-    if (!ok) {
+    if (!si_http_is_status_line((const unsigned char *)s, (size_t)len)) {
         PyErr_Format(PyExc_ValueError, "start_response: status %R is not 'NNN Reason' with a "
                      "code from 100 to 599 and no control characters", status);
         return -1;
@@ -74,19 +54,14 @@ static int check_header(PyObject *item)
         return -1;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(name);
-    if (n == 0 || PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND) {
-        PyErr_Format(PyExc_ValueError, "start_response: header name %R is not a token", name);
+    if (PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND
+        || !si_http_is_token(PyUnicode_1BYTE_DATA(name), (size_t)n)) {
+        PyErr_Format(PyExc_ValueError, "start_response: header name %R is not a token "
+                     "(RFC 9110)", name);
         return -1;
     }
     const Py_UCS1 *nd = PyUnicode_1BYTE_DATA(name);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!is_token_char(nd[i])) {
-            PyErr_Format(PyExc_ValueError, "start_response: header name %R is not a token "
-                         "(RFC 9110)", name);
-            return -1;
-        }
-    }
-    if (is_hop_by_hop((const char *)nd)) {
+    if (si_http_is_hop_by_hop(nd, (size_t)n)) {
         PyErr_Format(PyExc_ValueError, "start_response: hop-by-hop header %R is the server's "
                      "to set (PEP 3333)", name);
         return -1;
@@ -98,18 +73,13 @@ static int check_header(PyObject *item)
     }
     const Py_UCS1 *vd = PyUnicode_1BYTE_DATA(value);
     Py_ssize_t len = PyUnicode_GET_LENGTH(value);
-    for (Py_ssize_t i = 0; i < len; i++) {
-        if ((vd[i] < 0x20 && vd[i] != '\t') || vd[i] == 0x7f) {
-            PyErr_Format(PyExc_ValueError, "start_response: value of header %R contains a "
-                         "control character (CR, LF, NUL ...)", name);
-            return -1;
-        }
+    if (!si_http_is_field_value(vd, (size_t)len)) {
+        PyErr_Format(PyExc_ValueError, "start_response: value of header %R contains a "
+                     "control character (CR, LF, NUL ...)", name);
+        return -1;
     }
     if (strcasecmp((const char *)nd, "Content-Length") == 0) {
-        int digits = len > 0 && len <= 18;
-        for (Py_ssize_t i = 0; digits && i < len; i++)
-            digits = apr_isdigit(vd[i]);
-        if (!digits) {
+        if (!si_http_is_content_length(vd, (size_t)len)) {
             PyErr_Format(PyExc_ValueError, "start_response: Content-Length %R is not a number "
                          "of bytes", value);
             return -1;
