@@ -29,7 +29,7 @@ EXTRA_CFLAGS ?= -O2
 EXTRA_LDFLAGS ?=
 
 .PHONY: all module module-path install bench bench-deps deps apache venv access run test clean distclean check-python \
-        asan asan-module asan-run tsan valgrind soak storm fuzz
+        asan asan-module asan-run tsan fuzz fuzz-regressions valgrind soak storm fuzz
 
 all: module
 
@@ -87,11 +87,16 @@ access: check-python
 run: module apache access
 	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
 
-# The suite, then the same suite against the ASan+UBSan build (about as long again).
+# The suite, then the same suite against the ASan+UBSan build (about as long again), then the
+# ThreadSanitizer stress test of dispatch (seconds).
 test: deps module asan-module
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
 	@echo "--- the suite again, against the AddressSanitizer+UBSan build (make asan) ---"
 	@$(MAKE) --no-print-directory asan-run
+	@echo "--- dispatch and thread states under ThreadSanitizer (make tsan) ---"
+	@$(MAKE) --no-print-directory tsan
+	@echo "--- fuzz seeds and regression inputs (make fuzz-regressions) ---"
+	@$(MAKE) --no-print-directory fuzz-regressions
 
 # --- reliability (docs/reliability.md) -----------------------------------------------------------
 # Sanitizer builds go to build/ with plain $(CC), so they never disturb the apxs build in .libs.
@@ -124,6 +129,66 @@ asan-run:
 	$(ASAN_ENV) $(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
 	@if ls $(SAN_DIR)/logs/seen/report* >/dev/null 2>&1; then \
 	    echo "sanitizer reports in $(SAN_DIR)/logs/seen"; exit 1; fi
+
+# ThreadSanitizer: dispatch and the thread-state cache under 8 threads, with interpreters swapped
+# and ended underneath them (tests/c/stress_dispatch.c).  setarch -R: TSan needs the classic
+# address-space layout, which high ASLR entropy breaks.
+TSAN_BIN     := $(BUILD)/tsan/stress_dispatch
+
+$(TSAN_BIN): tests/c/stress_dispatch.c src/si_pool.c src/si_tstate.c $(HEADERS) $(BUILD)/python.mk Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -fsanitize=thread -fPIE -pie -o $@ tests/c/stress_dispatch.c \
+	    src/si_pool.c src/si_tstate.c $(SAN_LIBS) $$(apr-1-config --link-ld) -lpthread
+
+tsan: check-python $(TSAN_BIN)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R $(TSAN_BIN)
+
+# memcheck of Apache -X serving the test corpus, through child exit (tools/memcheck; minutes).
+valgrind: module apache access venv
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; }
+	$(VENV)/bin/python tools/memcheck
+
+# libFuzzer (clang) on the request/response syntax and trusted-proxy code (tests/fuzz), for
+# FUZZ_SECONDS; crashes land in tests/fuzz/regressions, which every run (and make test) replays.
+FUZZ_BIN     := $(BUILD)/fuzz/fuzz_request
+FUZZ_SECONDS ?= 120
+CLANG        ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
+
+$(FUZZ_BIN): tests/fuzz/fuzz_request.c src/si_proxy.c src/si_http.c $(HEADERS) $(BUILD)/python.mk Makefile
+	@test -n "$(CLANG)" || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	@mkdir -p $(dir $@)
+	$(or $(CLANG),clang) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror \
+	    -Wno-missing-field-initializers -Wno-unused-parameter \
+	    -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(shell apr-1-config --includes --cppflags 2>/dev/null) \
+	    -I$(PY_INCLUDE) -Isrc -o $@ tests/fuzz/fuzz_request.c src/si_proxy.c src/si_http.c \
+	    $$(apr-1-config --link-ld)
+
+# The same target without libFuzzer (gcc, ASan+UBSan): replays the seeds and every regression
+# input; part of make test.
+FUZZ_REPLAY  := $(BUILD)/fuzz/replay_request
+
+$(FUZZ_REPLAY): tests/fuzz/fuzz_request.c tests/fuzz/replay_main.c src/si_proxy.c src/si_http.c $(HEADERS) $(BUILD)/python.mk Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ \
+	    tests/fuzz/fuzz_request.c tests/fuzz/replay_main.c src/si_proxy.c src/si_http.c \
+	    $$(apr-1-config --link-ld)
+
+fuzz-regressions: check-python $(FUZZ_REPLAY)
+	@ASAN_OPTIONS=detect_leaks=1 $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
+
+fuzz: check-python $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus && cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=tests/fuzz/regressions/ $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	@$(MAKE) --no-print-directory fuzz-regressions
+
+# Bounded load runs, not part of make test (figures in docs/reliability.md).
+soak: module apache access venv
+	@command -v ab >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq apache2-utils >/dev/null; }
+	$(VENV)/bin/python tests/reliability/soak.py $(SOAK_ARGS)
+
+storm: module apache access venv
+	$(VENV)/bin/python tests/reliability/restart_storm.py $(STORM_ARGS)
 
 # Benchmarks (not part of make test): peers from requirements-bench.txt in their own venv.
 BENCH_VENV := $(BUILD)/bench-venv
