@@ -1,5 +1,7 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
+
+#include <malloc.h>
 #include "si_request.h"
 
 #include "pythread.h"
@@ -192,8 +194,10 @@ static void end_retired(si_pool *pool)
                          "%d: generation %" APR_UINT64_T_FMT " ended", pool->name,
                          inst->slot->index, inst->generation);
         apr_thread_mutex_lock(pool->lock);
-        if (ended)
+        if (ended) {
             *link = inst->next_retired;   /* only we unlink: the list head may have grown */
+            malloc_trim(0);
+        }
         else
             link = &inst->next_retired;
     }

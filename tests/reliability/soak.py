@@ -47,7 +47,7 @@ MaxKeepAliveRequests 0
 
 # (Host, path, POST body or None): four ab streams of 16 connections each, one per pool.
 STREAMS = [("a.test", "/hello", None), ("a.test", "/echo", b"x" * 512),
-           ("b.test", "/env/soak?x=1", None), ("c.test", "/stream/write", None)]
+           ("b.test", "/env/soak?x=1", None), ("c.test", "/stream/write?0", None)]
 CONCURRENCY = 64
 
 
@@ -85,6 +85,7 @@ def parse(output):
     failed = (int(detail.group(1)) + int(detail.group(2)) + int(detail.group(4))) if detail \
         else number("Failed requests")
     return {"complete": number("Complete requests"), "failed": failed,
+            "detail": detail.group(0) if detail and failed else None,
             "non_2xx": number("Non-2xx responses"),
             "rps": float(re.search(r"Requests per second:\s+([\d.]+)", output).group(1))
             if "Requests per second" in output else 0.0}
@@ -94,15 +95,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--round", type=int, default=100_000)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--max-requests", type=int, default=20_000,
+                        help="recycle after N requests per interpreter; 0: never")
+    parser.add_argument("--threads", type=int, default=3 * CONCURRENCY,
+                        help="ThreadsPerChild of the one child")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="si-soak-")
     root = tempfile.mkdtemp(prefix="si-soak-root-")
-    config = CONFIG.replace("{max_requests}", str(args.max_requests))
+    config = CONFIG.replace(" max-requests={max_requests}", " max-requests=%d" % args.max_requests
+                            if args.max_requests else "")
     report = {"date": time.strftime("%Y-%m-%d"), "requests": 0, "failed": 0, "non_2xx": 0,
               "rounds": [], "max_requests": args.max_requests, "concurrency": CONCURRENCY}
     started = time.monotonic()
-    with running(root, config, threads=CONCURRENCY) as server:
+    # Spare workers by default, though Apache may still note that it reached MaxRequestWorkers.
+    with running(root, config, [r"AH00484: server reached MaxRequestWorkers"],
+                 threads=args.threads) as server:
         children = server.children()
         report["rss_kib_at_start"] = rss_kib(children)
         done = 0
@@ -122,12 +129,18 @@ def main():
                 "non_2xx": sum(r["non_2xx"] for r in results),
                 "rps": round(sum(r["rps"] for r in results)),
             }
+            details = {"%s%s" % (h, p): r["detail"] for (h, p, _), r in zip(STREAMS, results)
+                       if r["detail"]}
+            if details:
+                round_report["failures"] = details
             report["rounds"].append(round_report)
             report["requests"] += round_report["complete"]
             report["failed"] += round_report["failed"]
             report["non_2xx"] += round_report["non_2xx"]
             print(json.dumps(round_report), flush=True)
         report["recycles"] = server.log_text().count("SI0210")
+        report["max_request_workers_reached"] = server.log_text().count("AH00484")
+        report["threads"] = args.threads
     report["seconds"] = round(time.monotonic() - started)
     after_warmup = [r["rss_kib"] for r in report["rounds"][1:]] or [report["rounds"][0]["rss_kib"]]
     report["rss_spread_after_warmup"] = round((max(after_warmup) - min(after_warmup))
