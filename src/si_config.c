@@ -237,6 +237,22 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
     return NULL;
 }
 
+/* The pool=NAME and callable=NAME options after a script directive's fixed arguments. */
+static const char *script_options(cmd_parms *cmd, const char *what, int argc, char *const argv[],
+                                  int first, si_mount_conf *script)
+{
+    for (int i = first; i < argc; i++) {
+        if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
+            script->pool_name = apr_pstrdup(cmd->pool, argv[i] + 5);
+        else if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9])
+            script->callable = apr_pstrdup(cmd->pool, argv[i] + 9);
+        else
+            return apr_psprintf(cmd->pool, "SI0101: %s %s: unknown option '%s' (known: "
+                                "pool=NAME, callable=NAME)", cmd->cmd->name, what, argv[i]);
+    }
+    return NULL;
+}
+
 /* SubinterpScriptAlias URL-PATH FILE [pool=NAME] [callable=NAME] */
 static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
 {
@@ -265,15 +281,9 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char 
         return apr_psprintf(cmd->pool, "SI0107: SubinterpScriptAlias %s: script file '%s' does "
                             "not exist or is not a regular file", argv[0], argv[1]);
 
-    for (int i = 2; i < argc; i++) {
-        if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
-            mount->pool_name = apr_pstrdup(cmd->pool, argv[i] + 5);
-        else if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9])
-            mount->callable = apr_pstrdup(cmd->pool, argv[i] + 9);
-        else
-            return apr_psprintf(cmd->pool, "SI0101: SubinterpScriptAlias %s: unknown option '%s' "
-                                "(known: pool=NAME, callable=NAME)", argv[0], argv[i]);
-    }
+    const char *err = script_options(cmd, argv[0], argc, argv, 2, mount);
+    if (err)
+        return err;
     for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *other = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
         if (other->server == cmd->server && strcmp(other->url, mount->url) == 0)
@@ -411,15 +421,8 @@ static const char *cmd_handler_script(cmd_parms *cmd, void *dummy, int argc, cha
     handler->defined_at = defined_at(cmd);
     if ((err = check_script_file(cmd, argv[1], &handler->script)))
         return err;
-    for (int i = 2; i < argc; i++) {
-        if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
-            handler->pool_name = apr_pstrdup(cmd->pool, argv[i] + 5);
-        else if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9])
-            handler->callable = apr_pstrdup(cmd->pool, argv[i] + 9);
-        else
-            return apr_psprintf(cmd->pool, "SI0101: SubinterpHandlerScript %s: unknown option "
-                                "'%s' (known: pool=NAME, callable=NAME)", argv[0], argv[i]);
-    }
+    if ((err = script_options(cmd, argv[0], argc, argv, 2, handler)))
+        return err;
     for (int i = 0; i < conf->handlers->nelts; i++) {
         si_mount_conf *other = APR_ARRAY_IDX(conf->handlers, i, si_mount_conf *);
         if (other->server == cmd->server && strcmp(other->handler, handler->handler) == 0)

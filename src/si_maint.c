@@ -1,7 +1,5 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
-
-#include <malloc.h>
 #include "si_request.h"
 
 #include "pythread.h"
@@ -177,33 +175,6 @@ static void reload(si_pool *pool)
 }
 
 /* Ends retired instances whose requests are done and whose states no thread is bound to. */
-static void end_retired(si_pool *pool)
-{
-    apr_thread_mutex_lock(pool->lock);
-    si_instance **link = &pool->retired;
-    while (*link) {
-        si_instance *inst = *link;
-        if (inst->active > 0) {
-            link = &inst->next_retired;
-            continue;
-        }
-        apr_thread_mutex_unlock(pool->lock);
-        int ended = si_instance_end(inst, 0);
-        if (ended)
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, maint->server, "SI0212: pool %s interpreter "
-                         "%d: generation %" APR_UINT64_T_FMT " ended", pool->name,
-                         inst->slot->index, inst->generation);
-        apr_thread_mutex_lock(pool->lock);
-        if (ended) {
-            *link = inst->next_retired;   /* only we unlink: the list head may have grown */
-            malloc_trim(0);
-        }
-        else
-            link = &inst->next_retired;
-    }
-    apr_thread_mutex_unlock(pool->lock);
-}
-
 static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
 {
     maint->main_state = PyThreadState_New(PyInterpreterState_Main());
@@ -222,7 +193,7 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
             recycle(pool);
             reload(pool);
             check_deadlines();
-            end_retired(pool);
+            si_pool_end_retired(pool, maint->server);
         }
     }
     if (maint->main_state) {

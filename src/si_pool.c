@@ -3,6 +3,8 @@
 #include "si_app.h"
 #include "si_maint.h"
 
+#include <malloc.h>
+
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
                           si_pool **out)
 {
@@ -280,6 +282,36 @@ int si_instance_end(si_instance *inst, int all)
     }
     Py_EndInterpreter(fresh);
     return 1;
+}
+
+void si_pool_end_retired(si_pool *pool, server_rec *s)
+{
+    apr_thread_mutex_lock(pool->lock);
+    si_instance **link = &pool->retired;
+    while (*link) {
+        si_instance *inst = *link;
+        if (inst->active > 0) {
+            link = &inst->next_retired;
+            continue;
+        }
+        apr_thread_mutex_unlock(pool->lock);
+        int ended = si_instance_end(inst, 0);
+        if (ended)
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "SI0212: pool %s interpreter %d: "
+                         "generation %" APR_UINT64_T_FMT " ended", pool->name,
+                         inst->slot->index, inst->generation);
+        apr_thread_mutex_lock(pool->lock);
+        if (ended) {
+            *link = inst->next_retired;   /* only we unlink: the list head may have grown */
+            /* Give back what glibc kept of the interpreter's malloc'd memory (docs/reliability.md:
+             * a few MB less after many recycles); CPython's own share stays (gh-113055). */
+            malloc_trim(0);
+        }
+        else {
+            link = &inst->next_retired;
+        }
+    }
+    apr_thread_mutex_unlock(pool->lock);
 }
 
 void si_pool_swap(si_interp *slot, si_instance *fresh)

@@ -96,6 +96,11 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
 apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **slot, si_instance **inst);
 void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
 
+/* Ends the pool's retired instances that no request pins any more and whose thread states could
+ * be reaped (the others are tried again next time).  Only the maintenance thread calls it: it
+ * alone unlinks from the retired list.  Called with nothing attached. */
+void si_pool_end_retired(si_pool *pool, server_rec *s);
+
 /* Puts fresh into slot and retires the instance it replaces. */
 void si_pool_swap(si_interp *slot, si_instance *fresh);
 

@@ -4,14 +4,14 @@
  * Worker threads do what request threads do: take the least-busy slot of a pool, attach their
  * cached state of its interpreter, run Python, detach, release.  Meanwhile a maintenance thread
  * does what recycling does: build a new own-GIL interpreter, swap it into a slot, and end retired
- * instances once drained and reaped (si_instance_end, the real code).  At the end every instance
- * is ended and Python finalized.  TSan reports any data race in our code; the exit status says
+ * instances once drained and reaped (si_pool_end_retired, the real code).  At the end every
+ * instance is ended and Python finalized.  TSan reports any data race in our code; the exit status says
  * whether every request saw the interpreter it was dispatched to.
  *
  * si_pool.c's instance creation imports apps through si_app.c and si_module.c, which need
  * Apache; this test makes its instances the way si_pool.c's create() does, minus the apps, and
  * links the few Apache and sibling symbols si_pool.c refers to from the definitions below
- * (they abort if the dispatch path ever reaches them).
+ * (those of app loading abort if the dispatch path ever reaches them; logging goes nowhere).
  */
 #include "si_pool.h"
 #include "si_app.h"
@@ -89,28 +89,6 @@ static si_instance *make_instance(si_interp *slot, PyThreadState *main_state)
     return inst;
 }
 
-/* si_maint.c's end_retired(), for this test's pool. */
-static void end_retired(void)
-{
-    apr_thread_mutex_lock(pool->lock);
-    si_instance **link = &pool->retired;
-    while (*link) {
-        si_instance *inst = *link;
-        if (inst->active > 0) {
-            link = &inst->next_retired;
-            continue;
-        }
-        apr_thread_mutex_unlock(pool->lock);
-        int ended = si_instance_end(inst, 0);
-        apr_thread_mutex_lock(pool->lock);
-        if (ended)
-            *link = inst->next_retired;
-        else
-            link = &inst->next_retired;
-    }
-    apr_thread_mutex_unlock(pool->lock);
-}
-
 static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
 {
     (void)data;
@@ -158,12 +136,12 @@ static void *APR_THREAD_FUNC maintenance(apr_thread_t *thread, void *data)
         si_instance *fresh = make_instance(&pool->interps[swap % SLOTS], main_state);
         PyEval_SaveThread();
         si_pool_swap(&pool->interps[swap % SLOTS], fresh);
-        end_retired();
+        si_pool_end_retired(pool, NULL);
         atomic_fetch_add(&swaps_done, 1);
         apr_sleep(apr_time_from_msec(10));
     }
     while (atomic_load(&workers_done) < WORKERS) {
-        end_retired();
+        si_pool_end_retired(pool, NULL);
         apr_sleep(apr_time_from_msec(20));
     }
     si_tstate_restore(main_state);
@@ -206,7 +184,7 @@ int main(void)
         apr_thread_join(&rv, threads[i]);
 
     /* Child exit: end everything, as si_runtime.c does. */
-    end_retired();
+    si_pool_end_retired(pool, NULL);
     int left = 0;
     for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
         left += !si_instance_end(inst, 1);
