@@ -88,7 +88,7 @@ run: module apache access
 	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
 
 # The suite, then the same suite against the ASan+UBSan build (about as long again), then the
-# ThreadSanitizer stress test of dispatch (seconds).
+# ThreadSanitizer stress test of dispatch and the fuzz replays (seconds), then memcheck (~40 s).
 test: deps module asan-module
 	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
 	@echo "--- the suite again, against the AddressSanitizer+UBSan build (make asan) ---"
@@ -97,6 +97,8 @@ test: deps module asan-module
 	@$(MAKE) --no-print-directory tsan
 	@echo "--- fuzz seeds and regression inputs (make fuzz-regressions) ---"
 	@$(MAKE) --no-print-directory fuzz-regressions
+	@echo "--- Apache -X under valgrind memcheck over the corpus (make valgrind) ---"
+	@$(MAKE) --no-print-directory valgrind
 
 # --- reliability (docs/reliability.md) -----------------------------------------------------------
 # Sanitizer builds go to build/ with plain $(CC), so they never disturb the apxs build in .libs.
@@ -143,7 +145,7 @@ $(TSAN_BIN): tests/c/stress_dispatch.c src/si_pool.c src/si_tstate.c $(HEADERS) 
 tsan: check-python $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R $(TSAN_BIN)
 
-# memcheck of Apache -X serving the test corpus, through child exit (tools/memcheck; minutes).
+# memcheck of Apache -X serving the test corpus, through child exit (tools/memcheck; ~40 s).
 valgrind: module apache access venv
 	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; }
 	$(VENV)/bin/python tools/memcheck
