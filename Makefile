@@ -150,38 +150,45 @@ valgrind: module apache access venv
 	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; }
 	$(VENV)/bin/python tools/memcheck
 
-# libFuzzer (clang) on the request/response syntax and trusted-proxy code (tests/fuzz), for
-# FUZZ_SECONDS; crashes land in tests/fuzz/regressions, which every run (and make test) replays.
-FUZZ_BIN     := $(BUILD)/fuzz/fuzz_request
+# libFuzzer (clang): tests/fuzz/fuzz_request.c (request/response syntax, trusted proxies) and
+# tests/fuzz/fuzz_environ.c (the real environ construction, with Python), FUZZ_SECONDS each;
+# crashes land in tests/fuzz/regressions, which every run (and make test) replays.
 FUZZ_SECONDS ?= 120
 CLANG        ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
+FUZZ_TARGETS := request environ
+FUZZ_SOURCES_request := src/si_proxy.c src/si_http.c
+FUZZ_SOURCES_environ := src/si_environ.c src/si_proxy.c src/si_http.c
+FUZZ_INCLUDES = -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) \
+                $(shell apr-1-config --includes --cppflags 2>/dev/null) -I$(PY_INCLUDE) -Isrc
+FUZZ_LIBS     = $(SAN_LIBS) $$(apr-1-config --link-ld)
 
-$(FUZZ_BIN): tests/fuzz/fuzz_request.c src/si_proxy.c src/si_http.c $(HEADERS) $(BUILD)/python.mk Makefile
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@test -n "$(CLANG)" || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
 	@mkdir -p $(dir $@)
-	$(or $(CLANG),clang) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Wall -Wextra -Werror \
-	    -Wno-missing-field-initializers -Wno-unused-parameter \
-	    -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(shell apr-1-config --includes --cppflags 2>/dev/null) \
-	    -I$(PY_INCLUDE) -Isrc -o $@ tests/fuzz/fuzz_request.c src/si_proxy.c src/si_http.c \
-	    $$(apr-1-config --link-ld)
+	$(or $(CLANG),clang) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) \
+	    $(FUZZ_INCLUDES) -o $@ $< $(FUZZ_SOURCES_$*) $(FUZZ_LIBS)
 
-# The same target without libFuzzer (gcc, ASan+UBSan): replays the seeds and every regression
-# input; part of make test.
-FUZZ_REPLAY  := $(BUILD)/fuzz/replay_request
-
-$(FUZZ_REPLAY): tests/fuzz/fuzz_request.c tests/fuzz/replay_main.c src/si_proxy.c src/si_http.c $(HEADERS) $(BUILD)/python.mk Makefile
+# The same targets without libFuzzer (gcc, ASan+UBSan): they replay the seeds and every
+# regression input; part of make test.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ \
-	    tests/fuzz/fuzz_request.c tests/fuzz/replay_main.c src/si_proxy.c src/si_http.c \
-	    $$(apr-1-config --link-ld)
+	    $< tests/fuzz/replay_main.c $(FUZZ_SOURCES_$*) $(FUZZ_LIBS)
 
-fuzz-regressions: check-python $(FUZZ_REPLAY)
-	@ASAN_OPTIONS=detect_leaks=1 $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
+fuzz-regressions: check-python $(addprefix $(BUILD)/fuzz/replay_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    ASAN_OPTIONS=detect_leaks=0 $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t tests/fuzz/regressions || exit 1; \
+	done
 
-fuzz: check-python $(FUZZ_BIN)
-	@mkdir -p $(BUILD)/fuzz/corpus && cp -n tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	    -artifact_prefix=tests/fuzz/regressions/ $(BUILD)/fuzz/corpus tests/fuzz/corpus
+fuzz: check-python $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t && cp -n tests/fuzz/corpus/$$t/* $(BUILD)/fuzz/corpus-$$t/; \
+	    echo "--- fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    ASAN_OPTIONS=detect_leaks=0 $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=tests/fuzz/regressions/$$t- $(BUILD)/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
+	        || exit 1; \
+	done
 	@$(MAKE) --no-print-directory fuzz-regressions
 
 # Bounded load runs, not part of make test (figures in docs/reliability.md).

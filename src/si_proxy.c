@@ -152,7 +152,7 @@ static const char *script_name_of(apr_pool_t *p, const char *value)
 void si_proxy_resolve(request_rec *r, const si_dir_conf *dir, si_forwarded *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!dir || !dir->trusted_headers)
+    if (!dir || !dir->trusted_headers || dir->trusted_headers->nelts == 0)
         return;
     out->active = 1;
     out->peer_trusted = in_subnets(dir->trusted_proxies, r->connection->client_addr);
