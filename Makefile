@@ -162,7 +162,7 @@ FUZZ_INCLUDES = -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) \
                 $(shell apr-1-config --includes --cppflags 2>/dev/null) -I$(PY_INCLUDE) -Isrc
 FUZZ_LIBS     = $(SAN_LIBS) $$(apr-1-config --link-ld)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_support.h $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@test -n "$(CLANG)" || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
 	@mkdir -p $(dir $@)
 	$(or $(CLANG),clang) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) \
@@ -170,7 +170,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SOURCES) $(HEADERS) $(BUILD)/python.
 
 # The same targets without libFuzzer (gcc, ASan+UBSan): they replay the seeds and every
 # regression input; part of make test.
-$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_support.h $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all -o $@ \
 	    $< tests/fuzz/replay_main.c $(FUZZ_SOURCES_$*) $(FUZZ_LIBS)

@@ -14,9 +14,7 @@
 #include "si_proxy.h"
 #include "si_http.h"
 
-#include <stdlib.h>
-
-module AP_MODULE_DECLARE_DATA subinterp_module;
+#include "fuzz_support.h"
 
 /* What si_environ.c asks of Apache, answered as a fixed server would. */
 const char *ap_get_server_banner(void) { return "Apache/2.4 (fuzz)"; }
@@ -25,13 +23,6 @@ apr_port_t ap_get_server_port(const request_rec *r) { (void)r; return 8080; }
 const char *ap_document_root(request_rec *r) { (void)r; return "/srv/www"; }
 const char *ap_run_http_scheme(const request_rec *r) { (void)r; return "http"; }
 int ap_ssl_conn_is_ssl(conn_rec *c) { (void)c; return 0; }
-void ap_log_rerror_(const char *file, int line, int index, int level, apr_status_t status,
-                    const request_rec *r, const char *fmt, ...)
-{
-    (void)file; (void)line; (void)index; (void)level; (void)status; (void)r; (void)fmt;
-}
-
-#define REQUIRE(cond) do { if (!(cond)) { fprintf(stderr, "broken promise: %s\n", #cond); abort(); } } while (0)
 
 static apr_pool_t *root;
 static si_module_state st;
@@ -93,16 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned flags = data[0];
     const unsigned char *text = data + 1, *end = data + size;
 
-    request_rec *r = apr_pcalloc(p, sizeof(*r));
-    conn_rec *c = apr_pcalloc(p, sizeof(*c));
-    r->pool = p;
-    r->connection = c;
-    r->headers_in = apr_table_make(p, 8);
-    r->subprocess_env = apr_table_make(p, 2);
-    c->client_ip = (flags & 0x20) ? "127.0.0.1" : "192.0.2.1";
-    c->local_ip = "127.0.0.1";
-    apr_sockaddr_info_get(&c->client_addr, c->client_ip, APR_INET, 0, 0, p);
-    r->useragent_ip = (char *)c->client_ip;
+    request_rec *r = fuzz_request_from(p, flags & 0x20);
+    conn_rec *c = r->connection;
     r->protocol = "HTTP/1.1";
     r->method = next_line(p, &text, end);
     char *path = next_line(p, &text, end);

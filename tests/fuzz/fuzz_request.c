@@ -13,17 +13,9 @@
 #include "si_proxy.h"
 #include "si_http.h"
 
+#include "fuzz_support.h"
+
 #include <arpa/inet.h>
-#include <stdlib.h>
-
-module AP_MODULE_DECLARE_DATA subinterp_module;
-
-/* Outside Apache, log lines go nowhere: SI0450 is expected for most inputs. */
-void ap_log_rerror_(const char *file, int line, int index, int level, apr_status_t status,
-                    const request_rec *r, const char *fmt, ...)
-{
-    (void)file; (void)line; (void)index; (void)level; (void)status; (void)r; (void)fmt;
-}
 
 static apr_pool_t *root;
 
@@ -33,8 +25,6 @@ static const char *const trusted_sets[5][2] = {
     {"X-Script-Name", "X-Forwarded-Prefix"},
 };
 static const char *const ranges[4] = {"127.0.0.1", "10.0.0.0/8", "::1", "0.0.0.0/0"};
-
-#define REQUIRE(cond) do { if (!(cond)) { fprintf(stderr, "broken promise: %s\n", #cond); abort(); } } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -100,13 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned flags = data[0];
     const unsigned char *text = data + 1, *end = data + size;
 
-    request_rec *r = apr_pcalloc(p, sizeof(*r));
-    conn_rec *c = apr_pcalloc(p, sizeof(*c));
-    r->pool = p;
-    r->connection = c;
-    r->headers_in = apr_table_make(p, 8);
-    c->client_ip = (flags & 0x20) ? "127.0.0.1" : "192.0.2.1";
-    apr_sockaddr_info_get(&c->client_addr, c->client_ip, APR_INET, 0, 0, p);
+    request_rec *r = fuzz_request_from(p, flags & 0x20);
 
     si_dir_conf dir = {.pass_authorization = -1};
     dir.trusted_headers = apr_array_make(p, 8, sizeof(const char *));
