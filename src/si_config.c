@@ -537,11 +537,15 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
     if (script->pool_name) {
         script->pool = pool_find(conf, script->pool_name);
         if (!script->pool) {
+            const char *directive =
+                script->kind == SI_SCRIPT_MOUNT
+                    ? apr_pstrcat(p, "SubinterpScriptAlias ", mount_path(script), NULL)
+                : script->kind == SI_SCRIPT_HANDLER
+                    ? apr_pstrcat(p, "SubinterpHandlerScript ", script->handler, NULL)
+                    : script->label;
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0110: %s (%s): "
                          "unknown pool '%s'; declare it with SubinterpPool in the same server "
-                         "or virtual host", script->kind == SI_SCRIPT_MOUNT
-                         ? apr_pstrcat(p, "SubinterpScriptAlias ", mount_path(script), NULL)
-                         : script->label, script->defined_at, script->pool_name);
+                         "or virtual host", directive, script->defined_at, script->pool_name);
             return -1;
         }
     }

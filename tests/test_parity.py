@@ -3,6 +3,7 @@ scripts, trusted proxies, header hygiene, 100-continue and AddHandler-style scri
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -448,6 +449,25 @@ Alias /docs {apps}/handler_dir
         assert r.text.startswith("<!-- /docs/readme.md ")
         # Files the handler is not mapped to are served as usual.
         assert httpd.get("/docs/hello.wsgi").text.startswith("def application")
+
+
+def test_unknown_pools_of_scripts_stop_start_up():
+    """apachectl -t names the directive, where it is, and the pool it cannot find."""
+    for config, message in [
+        ("<Location /x>\n    SubinterpAuthUserScript {apps}/auth_users.py pool=nope\n</Location>\n",
+         r"SI0110: SubinterpAuthUserScript \S+auth_users.py \(\S+httpd.conf:\d+\): unknown pool "
+         r"'nope'"),
+        ("SubinterpImportScript {apps}/import_marker.py pool=nope\n",
+         r"SI0110: SubinterpImportScript \S+import_marker.py \(\S+\): unknown pool 'nope'"),
+        ("<Location /x>\n    SubinterpHandlerPool nope\n</Location>\n",
+         r"SI0110: SubinterpHandlerPool nope \(\S+\): unknown pool"),
+        ("SubinterpHandlerScript md {apps}/md_handler.py pool=nope\n",
+         r"SI0110: SubinterpHandlerScript md \(\S+\): unknown pool 'nope'"),
+    ]:
+        root = scratch_dir("unknown-pool")
+        rc, out = Httpd(root, config).configtest()
+        shutil.rmtree(root, ignore_errors=True)
+        assert rc != 0 and re.search(message, out), out
 
 
 def test_handler_files_reload_when_changed(scratch):
