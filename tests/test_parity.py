@@ -129,6 +129,14 @@ SubinterpScriptAlias /nogroups {apps}/environ.py
         assert r.json()["AUTH_TYPE"] == "Digest"
         assert httpd.get("/digest/", auth=HTTPDigestAuth("alice", "wrong")).status_code == 401
 
+    def test_digest_failures_are_500_never_a_grant(self, httpd):
+        assert httpd.get("/digest/", auth=HTTPDigestAuth("boom", "x")).status_code == 500
+        httpd.expect_log(r"SI0602: pool auth interpreter \d: get_realm_hash\(\) .*RuntimeError: "
+                         r"the digest store is down")
+        assert httpd.get("/digest/", auth=HTTPDigestAuth("weird", "x")).status_code == 500
+        httpd.expect_log(r"SI0603: get_realm_hash\(\) \(\S+\) returned str for /digest/; "
+                         r"expected None or the 32 hex digits")
+
     def test_other_requests_unaffected_by_auth_failures(self, httpd):
         for _ in range(3):
             assert httpd.get("/private/", auth=HTTPBasicAuth("boom", "x")).status_code == 500

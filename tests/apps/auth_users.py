@@ -23,6 +23,10 @@ def check_password(environ, user, password):
 
 
 def get_realm_hash(environ, user, realm):
+    if user == "boom":
+        raise RuntimeError("the digest store is down")
+    if user == "weird":
+        return "not-a-hash"
     if user not in PASSWORDS:
         return None
     return hashlib.md5(("%s:%s:%s" % (user, realm, PASSWORDS[user])).encode()).hexdigest()
