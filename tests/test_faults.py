@@ -28,15 +28,19 @@ def pid_over(conn):
     return int(resp.read())
 
 
-def connections_in_two_children(httpd):
-    """Keep-alive connections pin a child: one in each of two different children."""
+def connections_in_two_children(httpd, timeout=30):
+    """Keep-alive connections pin a child: one in each of two different children.  Tries new
+    connections until one lands in another child than the first: a child that is still starting
+    (a replacement, or Python under a sanitizer) does not accept any yet."""
     first, first_pid = pinned_connection(httpd)
-    for _ in range(200):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         other, other_pid = pinned_connection(httpd)
         if other_pid != first_pid:
             return (first, first_pid), (other, other_pid)
         other.close()
-    pytest.fail("no connection reached the second child")
+        time.sleep(0.02)
+    pytest.fail("no connection reached a second child in %d s" % timeout)
 
 
 APPS_CONFIG = """
