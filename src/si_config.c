@@ -237,6 +237,22 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
     return NULL;
 }
 
+/* FILE (relative to ServerRoot) as an absolute path to a regular file; `what` names the mount or
+ * handler in the message, or is NULL. */
+static const char *check_script_file(cmd_parms *cmd, const char *what, const char *file,
+                                     const char **out)
+{
+    apr_finfo_t finfo;
+    const char *path = ap_server_root_relative(cmd->pool, file);
+    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || finfo.filetype != APR_REG)
+        return apr_psprintf(cmd->pool, "SI0107: %s%s%s: script file '%s' does not exist or is "
+                            "not a regular file", cmd->cmd->name, what ? " " : "",
+                            what ? what : "", file);
+    *out = path;
+    return NULL;
+}
+
 /* The pool=NAME and callable=NAME options after a script directive's fixed arguments. */
 static const char *script_options(cmd_parms *cmd, const char *what, int argc, char *const argv[],
                                   int first, si_mount_conf *script)
@@ -270,19 +286,12 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char 
     mount->kind = SI_SCRIPT_MOUNT;
     mount->url = url;
     mount->label = apr_pstrcat(cmd->pool, "mount ", url[0] ? url : "/", NULL);
-    mount->script = ap_server_root_relative(cmd->pool, argv[1]);
     mount->callable = "application";
     mount->server = cmd->server;
     mount->defined_at = defined_at(cmd);
-
-    apr_finfo_t finfo;
-    if (!mount->script || apr_stat(&finfo, mount->script, APR_FINFO_TYPE, cmd->temp_pool)
-                              != APR_SUCCESS || finfo.filetype != APR_REG)
-        return apr_psprintf(cmd->pool, "SI0107: SubinterpScriptAlias %s: script file '%s' does "
-                            "not exist or is not a regular file", argv[0], argv[1]);
-
-    const char *err = script_options(cmd, argv[0], argc, argv, 2, mount);
-    if (err)
+    const char *err;
+    if ((err = check_script_file(cmd, argv[0], argv[1], &mount->script))
+        || (err = script_options(cmd, argv[0], argc, argv, 2, mount)))
         return err;
     for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *other = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
@@ -328,18 +337,6 @@ static const char *cmd_pass_authorization(cmd_parms *cmd, void *dirconf, int on)
 }
 
 
-static const char *check_script_file(cmd_parms *cmd, const char *file, const char **out)
-{
-    apr_finfo_t finfo;
-    const char *path = ap_server_root_relative(cmd->pool, file);
-    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-        || finfo.filetype != APR_REG)
-        return apr_psprintf(cmd->pool, "SI0107: %s: script file '%s' does not exist or is not a "
-                            "regular file", cmd->cmd->name, file);
-    *out = path;
-    return NULL;
-}
-
 /* The script record of a SubinterpAuthUserScript, SubinterpAuthGroupScript, SubinterpAccessScript
  * or SubinterpImportScript.  One file in one pool is loaded once, however many directives name
  * it: the same module answers check_password() and groups_for_user(). */
@@ -350,7 +347,7 @@ static const char *script_directive(cmd_parms *cmd, si_script_kind kind, int arg
     const char *path, *pool_name = NULL, *err;
     if (argc < 1)
         return apr_psprintf(cmd->pool, "SI0106: %s needs a script file", cmd->cmd->name);
-    if ((err = check_script_file(cmd, argv[0], &path)))
+    if ((err = check_script_file(cmd, NULL, argv[0], &path)))
         return err;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "pool=", 5) == 0 && argv[i][5])
@@ -419,7 +416,7 @@ static const char *cmd_handler_script(cmd_parms *cmd, void *dummy, int argc, cha
     handler->callable = "application";
     handler->server = cmd->server;
     handler->defined_at = defined_at(cmd);
-    if ((err = check_script_file(cmd, argv[1], &handler->script)))
+    if ((err = check_script_file(cmd, argv[0], argv[1], &handler->script)))
         return err;
     if ((err = script_options(cmd, argv[0], argc, argv, 2, handler)))
         return err;
