@@ -16,11 +16,6 @@ static si_dir_conf *dir_config(request_rec *r)
     return ap_get_module_config(r->per_dir_config, &subinterp_module);
 }
 
-static PyObject *latin1(const char *text)
-{
-    return PyUnicode_DecodeLatin1(text, strlen(text), NULL);
-}
-
 /* Logs the pending exception of a hook call with what was being asked. */
 static void hook_raised(si_request *req, const char *what)
 {
@@ -28,6 +23,23 @@ static void hook_raised(si_request *req, const char *what)
                   "raised for %s; answering 500:\n%s", req->interp->pool->name,
                   req->interp->index, what, req->mount->script, req->r->uri,
                   si_exception_text(req->r->pool));
+}
+
+/* function(environ, first[, second]) with the strings as latin-1 str, as everything in the
+ * environ; NULL (logged as SI0602) if it raised. */
+static PyObject *call_hook(si_request *req, const char *what, PyObject *function,
+                           PyObject *environ, const char *first, const char *second)
+{
+    PyObject *a = PyUnicode_DecodeLatin1(first, strlen(first), NULL);
+    PyObject *b = second ? PyUnicode_DecodeLatin1(second, strlen(second), NULL) : NULL;
+    PyObject *answer = NULL;
+    if (a && (b || !second))
+        answer = PyObject_CallFunctionObjArgs(function, environ, a, b, NULL);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (!answer)
+        hook_raised(req, what);
+    return answer;
 }
 
 static void hook_misanswered(si_request *req, const char *what, PyObject *answer,
@@ -38,11 +50,10 @@ static void hook_misanswered(si_request *req, const char *what, PyObject *answer
                   Py_TYPE(answer)->tp_name, req->r->uri, expected);
 }
 
-static const char *missing_script(request_rec *r, const char *directive, const char *needed_by)
+static void missing_script(request_rec *r, const char *directive, const char *needed_by)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0600: %s is used for %s but no %s is in "
                   "effect there; answering 500", needed_by, r->uri, directive);
-    return NULL;
 }
 
 /* --- authentication ---------------------------------------------------------------------- */
@@ -56,15 +67,10 @@ static int call_check_password(si_request *req, PyObject *function, PyObject *en
                                void *baton)
 {
     credentials *c = baton;
-    PyObject *user = latin1(c->user), *password = latin1(c->password), *answer = NULL;
-    if (user && password)
-        answer = PyObject_CallFunctionObjArgs(function, environ, user, password, NULL);
-    Py_XDECREF(user);
-    Py_XDECREF(password);
-    if (!answer) {
-        hook_raised(req, "check_password()");
+    PyObject *answer = call_hook(req, "check_password()", function, environ, c->user,
+                                 c->password);
+    if (!answer)
         return AUTH_GENERAL_ERROR;
-    }
     int status = answer == Py_True ? AUTH_GRANTED
                  : answer == Py_False ? AUTH_DENIED
                  : answer == Py_None ? AUTH_USER_NOT_FOUND : AUTH_GENERAL_ERROR;
@@ -102,15 +108,9 @@ static int call_get_realm_hash(si_request *req, PyObject *function, PyObject *en
                                void *baton)
 {
     credentials *c = baton;
-    PyObject *user = latin1(c->user), *realm = latin1(c->realm), *answer = NULL;
-    if (user && realm)
-        answer = PyObject_CallFunctionObjArgs(function, environ, user, realm, NULL);
-    Py_XDECREF(user);
-    Py_XDECREF(realm);
-    if (!answer) {
-        hook_raised(req, "get_realm_hash()");
+    PyObject *answer = call_hook(req, "get_realm_hash()", function, environ, c->user, c->realm);
+    if (!answer)
         return AUTH_GENERAL_ERROR;
-    }
     int status = AUTH_GENERAL_ERROR;
     Py_ssize_t len;
     const char *text = PyUnicode_Check(answer) ? PyUnicode_AsUTF8AndSize(answer, &len) : NULL;
@@ -161,14 +161,11 @@ static int call_groups_for_user(si_request *req, PyObject *function, PyObject *e
                                 void *baton)
 {
     group_check *check = baton;
-    PyObject *user = latin1(req->r->user), *answer = NULL, *iter = NULL, *item;
-    if (user)
-        answer = PyObject_CallFunctionObjArgs(function, environ, user, NULL);
-    Py_XDECREF(user);
-    if (!answer) {
-        hook_raised(req, "groups_for_user()");
+    PyObject *answer = call_hook(req, "groups_for_user()", function, environ, req->r->user,
+                                 NULL);
+    PyObject *iter = NULL, *item;
+    if (!answer)
         return AUTHZ_GENERAL_ERROR;
-    }
     int status = AUTHZ_DENIED;
     if (PyUnicode_Check(answer) || PyBytes_Check(answer) || !(iter = PyObject_GetIter(answer))) {
         PyErr_Clear();   /* a str would be iterated one letter at a time */
@@ -248,15 +245,9 @@ static const authz_provider authz_subinterp_group = {check_group, parse_group_li
 static int call_allow_access(si_request *req, PyObject *function, PyObject *environ,
                              void *baton)
 {
-    const char *host = baton;
-    PyObject *host_obj = latin1(host), *answer = NULL;
-    if (host_obj)
-        answer = PyObject_CallFunctionObjArgs(function, environ, host_obj, NULL);
-    Py_XDECREF(host_obj);
-    if (!answer) {
-        hook_raised(req, "allow_access()");
+    PyObject *answer = call_hook(req, "allow_access()", function, environ, baton, NULL);
+    if (!answer)
         return HTTP_INTERNAL_SERVER_ERROR;
-    }
     /* Not DECLINED itself: that is -1, which si_request_run_hook keeps for its own failures. */
     int status = answer == Py_True ? OK
                  : answer == Py_False ? HTTP_FORBIDDEN
