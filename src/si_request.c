@@ -221,22 +221,23 @@ static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_in
     return OK;
 }
 
-/* Runs body with req's interpreter attached and the request tracked for request-timeout. */
-static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton)
+/* Runs body with req's interpreter attached and the request tracked for request-timeout, and
+ * stores what it returns in *result.  -1 (logged) if no thread state could be made. */
+static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton,
+                            int *result)
 {
-    int status;
     if (!si_tstate_enter(req->interp->cache_index, &req->instance->registry)) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, req->r, "SI0503: pool %s interpreter %d: no "
                       "thread state could be made for this thread", req->interp->pool->name,
                       req->interp->index);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return -1;
     }
     req->st = req->instance->st;
     si_maint_track(req);
-    status = body(req, baton);
+    *result = body(req, baton);
     si_maint_untrack(req);
     si_tstate_leave();
-    return status;
+    return 0;
 }
 
 static int run_app_body(si_request *req, void *baton)
@@ -280,7 +281,8 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
     }
     req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    status = with_interpreter(&req, run_app_body, NULL);
+    if (with_interpreter(&req, run_app_body, NULL, &status) < 0)
+        status = HTTP_INTERNAL_SERVER_ERROR;
     si_pool_release(mount->pool->runtime, interp, instance, started);
     return status;
 }
@@ -325,7 +327,6 @@ typedef struct {
     const char *function;
     si_hook_fn fn;
     void *baton;
-    int entered;
 } hook_call;
 
 static int run_hook_body(si_request *req, void *baton)
@@ -333,7 +334,6 @@ static int run_hook_body(si_request *req, void *baton)
     hook_call *call = baton;
     request_rec *r = req->r;
     int result = -1;
-    call->entered = 1;
     PyObject *module = si_instance_app(req->instance, req->mount, r), *function = NULL;
     PyObject *errors = NULL, *environ = NULL;
     if (!module) {
@@ -378,9 +378,9 @@ int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *funct
                       .script_name = "", .path_info = r->uri, .script_filename = script->script,
                       .content_length = -1};
     hook_call call = {.function = function, .fn = fn, .baton = baton};
-    int result = with_interpreter(&req, run_hook_body, &call);
-    if (!call.entered)
-        result = -1;   /* no thread state: logged (SI0503) */
+    int result;
+    if (with_interpreter(&req, run_hook_body, &call, &result) < 0)
+        result = -1;
     si_pool_release(script->pool->runtime, interp, instance, started);
     *http_status = HTTP_INTERNAL_SERVER_ERROR;
     return result;
