@@ -158,6 +158,9 @@ SubinterpScriptAlias /denied {apps}/hello.py
     SubinterpAccessScript {apps}/access.py
     Require all denied
 </Location>
+<Location /guarded/nofunction>
+    SubinterpAccessScript {apps}/auth_users.py
+</Location>
 """
 
     def test_true_allows(self, httpd):
@@ -176,6 +179,12 @@ SubinterpScriptAlias /denied {apps}/hello.py
     def test_true_does_not_override_a_deny(self, httpd):
         assert httpd.get("/denied/page").status_code == 403
         httpd.expect_log(r"AH01630: client denied by server configuration")
+
+    def test_script_without_the_function_is_500(self, httpd):
+        assert httpd.get("/guarded/nofunction").status_code == 500
+        httpd.expect_log(r"SI0601: SubinterpAccessScript \S+auth_users.py \(\S+auth_users.py\) "
+                         r"defines no function allow_access\(\); answering 500 for "
+                         r"/guarded/nofunction")
 
     def test_exception_is_500(self, httpd):
         assert httpd.get("/guarded/explode").status_code == 500
