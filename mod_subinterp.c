@@ -50,7 +50,19 @@ static int si_handler(request_rec *r)
  * configuration test reports an unknown pool just as a start does. */
 static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    return si_config_resolve(pconf, s) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    if (si_config_resolve(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    /* Refused rather than tolerated: a pool exists to run requests in parallel, and nothing of
+     * ours (the maintenance threads, request timeouts, recycling) is tested on prefork. */
+    int threaded = 0;
+    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS && !threaded
+        && si_config_all_pools(ptemp, s)->nelts > 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SI0111: the %s MPM runs one request per "
+                     "process, and mod_subinterp needs a threaded MPM: use event (a2dismod "
+                     "mpm_%s; a2enmod mpm_event) or worker", ap_show_mpm(), ap_show_mpm());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
 }
 
 static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
@@ -65,12 +77,6 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                              pool->name, pool->defined_at);
         }
     }
-    int threaded = 0;
-    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS && !threaded
-        && si_config_all_pools(ptemp, s)->nelts > 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0111: the %s MPM runs one request per "
-                     "child: interpreters of a pool cannot run in parallel; use event or worker",
-                     ap_show_mpm());
     ap_add_version_component(pconf, "mod_subinterp/" SI_VERSION);
     return OK;
 }

@@ -8,6 +8,8 @@
  */
 #include "si_request.h"
 
+#include "pythread.h"
+
 typedef struct {
     PyObject_HEAD
     si_request *req;             /* NULL once the request is over */
@@ -15,12 +17,23 @@ typedef struct {
     PyObject *pending;           /* str: a line not yet ended, or NULL */
 } si_errors;
 
+/* Logging with r allocates from r->pool (ErrorLogFormat, log ids): only inside the request's
+ * I/O guard, or on the request's own thread once app threads are shut out (detach). */
 static void log_line(si_errors *self, const char *text, Py_ssize_t len)
 {
-    if (self->req)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->req->r, "%.*s", (int)len, text);
-    else
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, self->server, "%.*s", (int)len, text);
+    si_request *req = self->req;
+    if (req && req->io_ended && req->thread_ident == PyThread_get_thread_ident()) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "%.*s", (int)len, text);
+        return;
+    }
+    if (req && si_request_io_begin(req) == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "%.*s", (int)len, text);
+        si_request_io_end(req);
+        return;
+    }
+    if (req)
+        PyErr_Clear();   /* ended meanwhile: the line still goes to the server's log */
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, self->server, "%.*s", (int)len, text);
 }
 
 /* Logs the complete lines of self->pending as one entry (all of it when `all`), keeping the

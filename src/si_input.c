@@ -52,46 +52,75 @@ static int buffer_reserve(si_input *self, Py_ssize_t more)
     return 0;
 }
 
+/* Moves up to `want` bytes from the front of bb to dst, leaving the rest in bb for the next call
+ * (a filter may return more than it was asked for).  *eos when the body ended. */
+static apr_status_t drain(apr_bucket_brigade *bb, char *dst, apr_size_t want, apr_size_t *got,
+                          int *eos)
+{
+    while (!APR_BRIGADE_EMPTY(bb) && *got < want) {
+        apr_bucket *b = APR_BRIGADE_FIRST(bb);
+        if (APR_BUCKET_IS_EOS(b)) {
+            *eos = 1;
+            apr_bucket_delete(b);
+            return APR_SUCCESS;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            apr_bucket_delete(b);
+            continue;
+        }
+        const char *data;
+        apr_size_t len;
+        apr_status_t rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS)
+            return rv;
+        if (len > want - *got) {
+            apr_bucket_split(b, want - *got);
+            len = want - *got;
+        }
+        memcpy(dst + *got, data, len);
+        *got += len;
+        apr_bucket_delete(b);
+    }
+    return APR_SUCCESS;
+}
+
 /* Appends up to `want` more body bytes to the buffer.  Returns bytes added, 0 at the end of the
- * body, -1 with OSError set if the client went away or the body is malformed. */
+ * body, -1 with an exception set if the client went away, the body is malformed, or the request
+ * ended (an app thread reading after its request). */
 static Py_ssize_t fill(si_input *self, Py_ssize_t want)
 {
     si_request *req = self->req;
-    if (req->input_eos)
+    if (!req)
+        return input_check(self);
+    if (si_request_io_begin(req) < 0)
+        return -1;
+    if (req->input_eos) {
+        si_request_io_end(req);
         return 0;
+    }
     /* Ask Apache for what the caller wants, within bounds: huge sizes must not preallocate. */
     if (want < SI_READ_BLOCK)
         want = SI_READ_BLOCK;
     else if (want > 16 * SI_READ_BLOCK)
         want = 16 * SI_READ_BLOCK;
-    if (buffer_reserve(self, want) < 0)
+    if (buffer_reserve(self, want) < 0) {
+        si_request_io_end(req);
         return -1;
+    }
 
     request_rec *r = req->r;
-    apr_status_t rv;
+    apr_status_t rv = APR_SUCCESS;
     apr_size_t got = 0;
     int eos = 0;
-    Py_BEGIN_ALLOW_THREADS
-    rv = ap_get_brigade(r->input_filters, req->in, AP_MODE_READBYTES, APR_BLOCK_READ, want);
-    if (rv == APR_SUCCESS) {
-        for (apr_bucket *b = APR_BRIGADE_FIRST(req->in); b != APR_BRIGADE_SENTINEL(req->in);
-             b = APR_BUCKET_NEXT(b)) {
-            if (APR_BUCKET_IS_EOS(b)) {
-                eos = 1;
-                break;
-            }
-            const char *data;
-            apr_size_t len;
-            if (APR_BUCKET_IS_METADATA(b))
-                continue;
-            if ((rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ)) != APR_SUCCESS)
-                break;
-            memcpy(self->buf + self->end + got, data, len);
-            got += len;
-        }
-    }
-    apr_brigade_cleanup(req->in);
-    Py_END_ALLOW_THREADS
+    char *dst = self->buf + self->end;   /* the guard keeps every other reader out of the buffer */
+    PyThreadState *state = si_tstate_suspend();
+    if (APR_BRIGADE_EMPTY(req->in))
+        rv = ap_get_brigade(r->input_filters, req->in, AP_MODE_READBYTES, APR_BLOCK_READ, want);
+    if (rv == APR_SUCCESS)
+        rv = drain(req->in, dst, (apr_size_t)want, &got, &eos);
+    if (rv != APR_SUCCESS)
+        apr_brigade_cleanup(req->in);
+    si_tstate_resume(state);
 
     if (rv != APR_SUCCESS) {
         char msg[120];
@@ -109,13 +138,15 @@ static Py_ssize_t fill(si_input *self, Py_ssize_t want)
         }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, rv == AP_FILTER_ERROR ? 0 : rv, r,
                       "SI0420: reading the request body of %s failed: %s", r->uri, msg);
-        PyErr_Format(PyExc_OSError, "request body could not be read: %s", msg);
         req->input_eos = 1;
+        si_request_io_end(req);
+        PyErr_Format(PyExc_OSError, "request body could not be read: %s", msg);
         return -1;
     }
     self->end += got;
     if (eos || got == 0)
         req->input_eos = 1;
+    si_request_io_end(req);
     return (Py_ssize_t)got;
 }
 
@@ -166,6 +197,8 @@ static PyObject *readline(si_input *self, Py_ssize_t size)
     for (;;) {
         Py_ssize_t have = self->end - self->start;
         Py_ssize_t limit = (size >= 0 && size < have) ? size : have;
+        if (scanned > limit)
+            scanned = 0;   /* another thread of the app took from the buffer while we read */
         const char *nl = memchr(self->buf + self->start + scanned, '\n', limit - scanned);
         if (nl)
             return take(self, nl - (self->buf + self->start) + 1);

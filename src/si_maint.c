@@ -4,15 +4,23 @@
 
 #include "pythread.h"
 
+#include <pthread.h>
+
 #define SI_MAINT_TICK apr_time_from_msec(200)
+#define SI_DEADLINE_TICK apr_time_from_msec(50)
+#define SI_DELIVERY_GRACE apr_time_from_sec(5)
 
 typedef struct {
     server_rec *server;
     apr_array_header_t *pools;          /* si_pool * */
     apr_array_header_t *global_path;
-    apr_thread_t *thread;
-    apr_thread_mutex_t *lock;           /* guards stopping and the tracked list */
+    apr_thread_t *thread;               /* housekeeping: recycle, reload, end retired instances */
+    apr_thread_t *deadline_thread;      /* request-timeout; never waits on a GIL */
+    apr_thread_mutex_t *lock;           /* guards stopping, the tracked list, deliveries */
     apr_thread_cond_t *wake;
+    apr_thread_cond_t *stop;            /* wakes the deadline thread to stop */
+    apr_thread_cond_t *delivered;       /* a delivery thread finished */
+    int deliveries;                     /* delivery threads running */
     int stopping;
     int kicked;                         /* a wake that arrived while we were busy */
     PyThreadState *main_state;          /* this thread's state of the main interpreter */
@@ -39,7 +47,6 @@ void si_maint_track(si_request *req)
     apr_thread_mutex_lock(maint->lock);
     req->deadline = apr_time_now() + req->mount->pool->request_timeout;
     req->serial = ++maint->serial;
-    req->thread_id = PyThread_get_thread_ident();
     req->next_tracked = maint->tracked;
     req->prev_tracked = NULL;
     if (maint->tracked)
@@ -63,53 +70,100 @@ void si_maint_untrack(si_request *req)
     req->is_tracked = 0;
     apr_thread_mutex_unlock(maint->lock);
     if (req->timeout_signalled)
-        PyThreadState_SetAsyncExc(req->thread_id, NULL);   /* never into the next request */
+        PyThreadState_SetAsyncExc(req->thread_ident, NULL);   /* never into the next request */
 }
 
-/* Raises RequestTimeout in one overdue request.  Taken under its interpreter's GIL: while we hold
- * it the request cannot untrack itself (it does so with the GIL held), so the check is exact. */
-static void interrupt(si_instance *inst, apr_uint64_t serial)
-{
-    PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
-    if (!fresh)
-        return;
-    apr_thread_mutex_lock(maint->lock);
-    for (si_request *req = maint->tracked; req; req = req->next_tracked) {
-        if (req->serial != serial)
-            continue;
-        req->timeout_signalled = 1;
-        PyThreadState_SetAsyncExc(req->thread_id, (PyObject *)inst->st->request_timeout_type);
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, req->r, "SI0441: pool %s interpreter %d: "
-                      "%s %s exceeded request-timeout=%" APR_TIME_T_FMT ".%03d s; interrupting it",
-                      inst->slot->pool->name, inst->slot->index, req->r->method, req->r->uri,
-                      apr_time_sec(req->mount->pool->request_timeout),
-                      (int)(apr_time_msec(req->mount->pool->request_timeout) % 1000));
-        break;
-    }
-    apr_thread_mutex_unlock(maint->lock);
-    PyThreadState_Clear(fresh);
-    PyThreadState_DeleteCurrent();
-}
+typedef struct {
+    si_instance *inst;                  /* pinned until we are done */
+    apr_uint64_t serial;
+} si_delivery;
 
-static void check_deadlines(void)
+/* A delivery thread: raises RequestTimeout in one overdue request.  Attaching waits for the
+ * interpreter's GIL, for as long as a C call holds it, which is why this is a thread of its own
+ * and not the deadline thread.  While we hold the GIL the request cannot untrack itself (it does
+ * so with the GIL held), so the check is exact; and in its interpreter its thread has only the
+ * one state (si_tstate.c), so the thread id names it. */
+static void *deliver(void *data)
 {
-    for (;;) {
-        si_instance *inst = NULL;
-        apr_uint64_t serial = 0;
-        apr_time_t now = apr_time_now();
+    si_delivery *d = data;
+    si_instance *inst = d->inst;
+    PyThreadState *fresh = PyThreadState_New(inst->registry.interp);
+    if (fresh) {
+        PyEval_RestoreThread(fresh);
         apr_thread_mutex_lock(maint->lock);
         for (si_request *req = maint->tracked; req; req = req->next_tracked) {
-            if (!req->timeout_signalled && req->deadline <= now && req->instance->st) {
-                inst = req->instance;
-                serial = req->serial;
-                break;
-            }
+            if (req->serial != d->serial)
+                continue;
+            req->timeout_signalled = 1;
+            PyThreadState_SetAsyncExc(req->thread_ident, (PyObject *)inst->st->request_timeout_type);
+            /* Not ap_log_rerror: r's pool belongs to the request's thread. */
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, req->r->server, "SI0441: pool %s "
+                         "interpreter %d: %s %s exceeded request-timeout=%" APR_TIME_T_FMT ".%03d s; "
+                         "interrupting it (client %s)", inst->slot->pool->name,
+                         inst->slot->index, req->r->method, req->r->uri,
+                         apr_time_sec(req->mount->pool->request_timeout),
+                         (int)(apr_time_msec(req->mount->pool->request_timeout) % 1000),
+                         req->r->useragent_ip);
+            break;
         }
         apr_thread_mutex_unlock(maint->lock);
-        if (!inst)
-            return;
-        interrupt(inst, serial);
+        PyThreadState_Clear(fresh);
+        PyThreadState_DeleteCurrent();
     }
+    si_instance_unpin(inst);
+    free(d);
+    apr_thread_mutex_lock(maint->lock);
+    maint->deliveries--;
+    apr_thread_cond_broadcast(maint->delivered);
+    apr_thread_mutex_unlock(maint->lock);
+    return NULL;
+}
+
+/* Hands each newly overdue request to a delivery thread.  Never attaches to an interpreter. */
+static void check_deadlines(void)
+{
+    apr_time_t now = apr_time_now();
+    apr_thread_mutex_lock(maint->lock);
+    for (si_request *req = maint->tracked; req; req = req->next_tracked) {
+        if (req->timeout_pending || req->deadline > now || !req->instance->st)
+            continue;
+        si_delivery *d = malloc(sizeof(*d));
+        if (!d)
+            break;
+        *d = (si_delivery){.inst = req->instance, .serial = req->serial};
+        si_instance_pin(d->inst);   /* the request pins it too, but may end before we attach */
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&thread, &attr, deliver, d) == 0) {
+            req->timeout_pending = 1;
+            maint->deliveries++;
+        }
+        else {
+            si_instance_unpin(d->inst);   /* tried again next tick */
+            free(d);
+        }
+        pthread_attr_destroy(&attr);
+    }
+    apr_thread_mutex_unlock(maint->lock);
+}
+
+/* The deadline thread: request-timeout only, on a short tick, holding no GIL ever. */
+static void *APR_THREAD_FUNC deadline_main(apr_thread_t *thread, void *data)
+{
+    for (;;) {
+        apr_thread_mutex_lock(maint->lock);
+        if (!maint->stopping)
+            apr_thread_cond_timedwait(maint->stop, maint->lock, SI_DEADLINE_TICK);
+        int stopping = maint->stopping;
+        apr_thread_mutex_unlock(maint->lock);
+        if (stopping)
+            break;
+        check_deadlines();
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
 }
 
 /* Builds a new instance for slot (the caller holds nothing; we borrow the main interpreter's GIL
@@ -161,7 +215,7 @@ static void reload(si_pool *pool)
         if (ok)
             si_pool_swap(&pool->interps[i], fresh[i]);
         else if (fresh[i])
-            si_instance_end(fresh[i], 1);   /* never served: nothing of it is bound anywhere */
+            si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));   /* never served: nothing of it is bound anywhere */
     }
     if (ok)
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, maint->server, "SI0211: pool %s: a script "
@@ -187,12 +241,10 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
         apr_thread_mutex_unlock(maint->lock);
         if (stopping || !maint->main_state)
             break;
-        check_deadlines();
         for (int i = 0; i < maint->pools->nelts; i++) {
             si_pool *pool = APR_ARRAY_IDX(maint->pools, i, si_pool *);
             recycle(pool);
             reload(pool);
-            check_deadlines();
             si_pool_end_retired(pool, maint->server);
         }
     }
@@ -211,8 +263,22 @@ static apr_status_t maint_stop(void *data)
     apr_thread_mutex_lock(maint->lock);
     maint->stopping = 1;
     apr_thread_cond_signal(maint->wake);
+    apr_thread_cond_signal(maint->stop);
     apr_thread_mutex_unlock(maint->lock);
     apr_thread_join(&rv, maint->thread);
+    if (maint->deadline_thread)
+        apr_thread_join(&rv, maint->deadline_thread);
+    /* Delivery threads end once they get their GIL; one held by a C call may keep them. */
+    apr_time_t deadline = apr_time_now() + SI_DELIVERY_GRACE;
+    apr_thread_mutex_lock(maint->lock);
+    while (maint->deliveries > 0 && apr_time_now() < deadline)
+        apr_thread_cond_timedwait(maint->delivered, maint->lock, deadline - apr_time_now());
+    int left = maint->deliveries;
+    apr_thread_mutex_unlock(maint->lock);
+    if (left)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, maint->server, "SI0442: child %"
+                     APR_PID_T_FMT ": %d request-timeout delivery(ies) still wait for an "
+                     "interpreter's GIL (held by a C call) at exit", getpid(), left);
     return APR_SUCCESS;
 }
 
@@ -231,10 +297,18 @@ apr_status_t si_maint_start(apr_pool_t *pchild, server_rec *s, apr_array_header_
     if ((rv = apr_thread_mutex_create(&maint->lock, APR_THREAD_MUTEX_DEFAULT, pchild))
             != APR_SUCCESS
         || (rv = apr_thread_cond_create(&maint->wake, pchild)) != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&maint->stop, pchild)) != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&maint->delivered, pchild)) != APR_SUCCESS
         || (rv = apr_thread_create(&maint->thread, NULL, maint_main, NULL, pchild))
             != APR_SUCCESS) {
         maint = NULL;
         return rv;
+    }
+    if ((rv = apr_thread_create(&maint->deadline_thread, NULL, deadline_main, NULL, pchild))
+            != APR_SUCCESS) {
+        maint->deadline_thread = NULL;
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0208: the deadline thread could not "
+                     "start: no request timeouts in this child");
     }
     apr_pool_pre_cleanup_register(pchild, NULL, maint_stop);
     return APR_SUCCESS;

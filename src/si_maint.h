@@ -1,9 +1,11 @@
-/* si_maint.h — the child's maintenance thread: everything that happens beside requests.
+/* si_maint.h — the child's maintenance threads: everything that happens beside requests.
  *
- * One thread per child, started after the pools are up: replaces interpreters that reached
- * max-requests, rebuilds a pool whose scripts changed (SubinterpScriptReloading), ends retired
- * instances once drained, and interrupts requests past request-timeout.  Building instances on
- * this one thread keeps interpreter creation serial, as CPython needs.
+ * Started after the pools are up.  The housekeeping thread replaces interpreters that reached
+ * max-requests, rebuilds a pool whose scripts changed (SubinterpScriptReloading) and ends retired
+ * instances once drained; building instances on this one thread keeps interpreter creation
+ * serial, as CPython needs.  The deadline thread only watches request-timeout: it never takes a
+ * GIL, and hands each overdue request to a short-lived delivery thread that waits for that
+ * interpreter's GIL alone, so one C call holding a GIL delays no other pool's timeouts.
  */
 #ifndef SI_MAINT_H
 #define SI_MAINT_H

@@ -107,7 +107,9 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     /* One more than needed, so that a pool serving only files still gets an array. */
     inst->apps = calloc(conf->mounts->nelts + 1, sizeof(PyObject *));
     inst->app_state = calloc(conf->mounts->nelts + 1, 1);
-    if (!inst->apps || !inst->app_state) {
+    inst->retry_at = calloc(conf->mounts->nelts + 1, sizeof(apr_time_t));
+    inst->failures = calloc(conf->mounts->nelts + 1, sizeof(int));
+    if (!inst->apps || !inst->app_state || !inst->retry_at || !inst->failures) {
         inst->apps_failed = conf->mounts->nelts;
         return;
     }
@@ -201,31 +203,65 @@ static PyObject *file_app(si_instance *inst, si_mount_conf *file, request_rec *r
     return app;
 }
 
+/* preload=off: a failed import is tried again by a later request, after 1, 2, 4 ... 60 s. */
+#define SI_RETRY_FIRST apr_time_from_sec(1)
+#define SI_RETRY_MAX apr_time_from_sec(60)
+
+static int due_for_import(si_instance *inst, int i)
+{
+    return inst->app_state[i] == 0
+           || (inst->app_state[i] == 2 && apr_time_now() >= inst->retry_at[i]);
+}
+
+/* Imports mount i under preload=off, with inst->load_lock held. */
+static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, request_rec *r)
+{
+    si_module_state *st = inst->st;
+    apr_time_t started = apr_time_now();
+    inst->apps[i] = si_app_load(mount);
+    if (inst->apps[i]) {
+        inst->app_state[i] = 1;
+        inst->failures[i] = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
+                      "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
+                      inst->slot->index, mount->script,
+                      apr_time_as_msec(apr_time_now() - started));
+        return;
+    }
+    if (st && PyErr_ExceptionMatches((PyObject *)st->request_timeout_type)) {
+        /* The request ran out of time, not the script out of luck: the next request imports
+         * it afresh.  The exception stays raised: this request answers 504. */
+        inst->app_state[i] = 0;
+        return;
+    }
+    apr_time_t backoff = SI_RETRY_FIRST << (inst->failures[i] < 6 ? inst->failures[i] : 6);
+    if (backoff > SI_RETRY_MAX)
+        backoff = SI_RETRY_MAX;
+    inst->failures[i]++;
+    inst->app_state[i] = 2;
+    inst->retry_at[i] = apr_time_now() + backoff;
+    si_app_log_load_failure(r->pool, r->server, r, mount, inst->slot->index);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0304: pool %s interpreter %d: importing %s "
+                  "failed %d time(s) in a row (preload=off); the next request after %"
+                  APR_TIME_T_FMT " s tries again", mount->pool->name, inst->slot->index,
+                  mount->script, inst->failures[i], apr_time_sec(backoff));
+}
+
 PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r)
 {
     if (mount->kind == SI_SCRIPT_FILE)
         return inst->file_loader ? file_app(inst, mount, r) : NULL;
     int i = mount->index;
-    if (!inst->apps || inst->app_state[i] != 0 || !inst->load_lock)
+    if (!inst->apps || !inst->load_lock || !due_for_import(inst, i))
         return inst->apps ? Py_XNewRef(inst->apps[i]) : NULL;
     /* preload=off: one import per instance, however many threads ask at once.  The mutex is
      * taken with the GIL released, or a thread importing (which may release the GIL) and a
      * thread waiting could block each other. */
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *state = si_tstate_suspend();
     apr_thread_mutex_lock(inst->load_lock);
-    Py_END_ALLOW_THREADS
-    if (inst->app_state[i] == 0) {
-        apr_time_t started = apr_time_now();
-        inst->apps[i] = si_app_load(mount);
-        inst->app_state[i] = inst->apps[i] ? 1 : 2;
-        if (inst->apps[i])
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
-                          "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
-                          inst->slot->index, mount->script,
-                          apr_time_as_msec(apr_time_now() - started));
-        else
-            si_app_log_load_failure(r->pool, r->server, r, mount, inst->slot->index);
-    }
+    si_tstate_resume(state);
+    if (due_for_import(inst, i))
+        import_lazily(inst, mount, i, r);
     apr_thread_mutex_unlock(inst->load_lock);
     return Py_XNewRef(inst->apps[i]);
 }
@@ -252,36 +288,125 @@ static void release_objects(si_instance *inst)
     }
     free(inst->app_state);
     inst->app_state = NULL;
+    free(inst->retry_at);
+    inst->retry_at = NULL;
+    free(inst->failures);
+    inst->failures = NULL;
     Py_CLEAR(inst->file_loader);
     Py_CLEAR(inst->pool_name);
     Py_CLEAR(inst->module);
     inst->st = NULL;
 }
 
-int si_instance_end(si_instance *inst, int all)
+/* Threads other than `self` that have a state in self's interpreter: the app's own (threading,
+ * _thread, or a C library's).  Our own states were reaped before. */
+static int app_threads(PyThreadState *self)
+{
+    int n = 0;
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(self);
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t))
+        n += t != self;
+    return n;
+}
+
+/* atexit callbacks, once: Sentry, OpenTelemetry and others stop their threads there. */
+static void run_exit_funcs(si_instance *inst)
+{
+    if (inst->exit_funcs_run)
+        return;
+    inst->exit_funcs_run = 1;
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *rv = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
+    if (!rv)
+        PyErr_Clear();   /* atexit prints a failing callback's traceback itself */
+    Py_XDECREF(rv);
+    Py_XDECREF(atexit);
+}
+
+#define SI_PARK_NOTICE apr_time_from_sec(10) /* recycling: parked this long is worth a line */
+
+/* How many app threads remain, giving them until `deadline` to end (GIL released meanwhile). */
+static int wait_for_app_threads(PyThreadState *self, apr_time_t deadline)
+{
+    int n;
+    while ((n = app_threads(self)) > 0 && apr_time_now() < deadline) {
+        PyThreadState *saved = PyEval_SaveThread();
+        apr_sleep(apr_time_from_msec(20));
+        PyEval_RestoreThread(saved);
+    }
+    return n;
+}
+
+static void drop_state(void)
+{
+    PyThreadState_Clear(PyThreadState_Get());
+    PyThreadState_DeleteCurrent();
+}
+
+si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until)
 {
     if (inst->ended)
-        return 1;
+        return SI_ENDED;
+    si_pool_conf *conf = inst->slot->pool->conf;
     /* PyThreadState_Clear needs a state of the interpreter attached (gh-112723), and
      * Py_EndInterpreter aborts ("not the last thread") unless every other state is gone. */
     PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
     if (!fresh)
-        return 0;
+        return SI_NOT_YET;
     if (si_tstate_reap(&inst->registry, all) > 0) {
         /* Some thread still has one of its states as its gilstate binding; next time. */
-        PyThreadState_Clear(fresh);
-        PyThreadState_DeleteCurrent();
-        return 0;
+        drop_state();
+        return SI_NOT_YET;
+    }
+    if (conf->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
+        run_exit_funcs(inst);
+        int left = wait_for_app_threads(fresh, all ? grace_until : 0);
+        if (left > 0) {
+            apr_time_t now = apr_time_now();
+            if (!inst->parked_since)
+                inst->parked_since = now;
+            if (all)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, conf->server, "SI0214: pool %s "
+                             "interpreter %d: %d application thread(s) still ran when the "
+                             "child's grace for them ended; that interpreter is left as it is "
+                             "and Python is not finalized in this child (pid %" APR_PID_T_FMT
+                             ")", conf->name, inst->slot->index, left, getpid());
+            else if (!inst->park_logged && now - inst->parked_since >= SI_PARK_NOTICE) {
+                inst->park_logged = 1;
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, conf->server, "SI0213: pool %s "
+                             "interpreter %d: generation %" APR_UINT64_T_FMT " was replaced "
+                             "but %d application thread(s) still run in it; it stays parked "
+                             "(not ended, its memory kept) until they end", conf->name,
+                             inst->slot->index, inst->generation, left);
+            }
+            drop_state();
+            return all ? SI_ABANDONED : SI_NOT_YET;
+        }
     }
     release_objects(inst);
     inst->ended = 1;
-    if (inst->slot->pool->conf->gil == SI_GIL_MAIN) {
-        PyThreadState_Clear(fresh);
-        PyThreadState_DeleteCurrent();
-        return 1;
+    if (conf->gil == SI_GIL_MAIN) {
+        drop_state();
+        return SI_ENDED;
     }
     Py_EndInterpreter(fresh);
-    return 1;
+    return SI_ENDED;
+}
+
+void si_instance_pin(si_instance *inst)
+{
+    si_pool *pool = inst->slot->pool;
+    apr_thread_mutex_lock(pool->lock);
+    inst->pins++;
+    apr_thread_mutex_unlock(pool->lock);
+}
+
+void si_instance_unpin(si_instance *inst)
+{
+    si_pool *pool = inst->slot->pool;
+    apr_thread_mutex_lock(pool->lock);
+    inst->pins--;
+    apr_thread_mutex_unlock(pool->lock);
 }
 
 void si_pool_end_retired(si_pool *pool, server_rec *s)
@@ -290,12 +415,12 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
     si_instance **link = &pool->retired;
     while (*link) {
         si_instance *inst = *link;
-        if (inst->active > 0) {
+        if (inst->active > 0 || inst->pins > 0) {
             link = &inst->next_retired;
             continue;
         }
         apr_thread_mutex_unlock(pool->lock);
-        int ended = si_instance_end(inst, 0);
+        int ended = si_instance_end(inst, 0, 0) == SI_ENDED;
         if (ended)
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "SI0212: pool %s interpreter %d: "
                          "generation %" APR_UINT64_T_FMT " ended", pool->name,
@@ -330,7 +455,8 @@ void si_pool_swap(si_interp *slot, si_instance *fresh)
     apr_thread_mutex_unlock(pool->lock);
 }
 
-apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out, si_instance **inst)
+apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *held_inst,
+                             si_interp **out, si_instance **inst)
 {
     apr_time_t deadline = 0;
     int max_active = pool->conf->max_active;
@@ -352,6 +478,13 @@ apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **out, si_
             pool->next = (unsigned)(best->index + 1);
             *out = best;
             *inst = best->current;
+            break;
+        }
+        if (held_slot) {
+            held_slot->active++;
+            held_inst->active++;
+            *out = held_slot;
+            *inst = held_inst;
             break;
         }
         apr_time_t now = apr_time_now();

@@ -24,6 +24,9 @@ typedef struct si_instance {
     int active;                     /* requests pinned to it; pool->lock */
     int retired;                    /* replaced in its slot; ends once drained and reaped */
     int ended;
+    int pins;                       /* helpers that will attach to it (timeout delivery); pool->lock */
+    apr_time_t parked_since;        /* retired and drained, but app threads still run in it */
+    int park_logged, exit_funcs_run;
     /* Python objects owned by this interpreter (never touched from another one) */
     PyObject *module;               /* _subinterp */
     si_module_state *st;
@@ -31,6 +34,8 @@ typedef struct si_instance {
     PyObject **apps;                /* per mount of the pool; NULL where loading failed */
     int apps_failed;                /* how many mounts failed to load */
     char *app_state;                /* per mount, preload=off: 0 not loaded, 1 loaded, 2 failed */
+    apr_time_t *retry_at;           /* per mount, preload=off: a failed import is retried then */
+    int *failures;                  /* per mount: consecutive failed imports (for the backoff) */
     apr_thread_mutex_t *load_lock;  /* serializes preload=off imports (taken without the GIL) */
     PyObject *file_loader;          /* loads subinterp-script files (pools that serve them) */
     struct si_instance *next_retired;
@@ -84,16 +89,31 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
 
 /* Ends an instance: reaps every thread state made for it, releases its objects and, unless it is
  * the main interpreter, calls Py_EndInterpreter.  `all`: every state (child exit); otherwise
- * only when no state is still some live thread's binding, returning 0 if it had to wait.
- * Called with nothing attached. */
-int si_instance_end(si_instance *inst, int all);
+ * only when no state is still some live thread's binding.  Py_EndInterpreter would abort with
+ * an app thread still running in the interpreter (a daemon thread) or join it without a bound,
+ * so such an instance is not ended: first its atexit callbacks run (libraries stop their
+ * threads there), then it stays parked until its threads end (SI0213).
+ * Returns SI_ENDED, SI_NOT_YET (try again later), or at child exit SI_ABANDONED: app threads
+ * still ran at grace_until (one deadline for the whole exit), so the interpreter was left as it is (SI0214) and Python
+ * must not be finalized.  Called with nothing attached. */
+typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
+si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
+
+/* Pins an instance for a helper that will attach to it, so it is not ended meanwhile. */
+void si_instance_pin(si_instance *inst);
+void si_instance_unpin(si_instance *inst);
 
 /* The app of mount in inst (new reference; the module for hooks), importing it first under
  * preload=off, or on first use for a subinterp-script file; NULL if it failed to load (logged).
  * Called with inst's interpreter attached. */
 PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r);
 
-apr_status_t si_pool_acquire(si_pool *pool, request_rec *r, si_interp **slot, si_instance **inst);
+/* Pins the least-busy slot's current instance, waiting up to queue-timeout when every slot is
+ * at max-active (APR_TIMEUP then; APR_ENOENT when no slot has an instance).  held_slot and
+ * held_inst, when not NULL, are pinned by a request this thread is running, one Apache nested the
+ * new request in: they are taken instead of waiting, since only this thread could free them. */
+apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *held_inst,
+                             si_interp **slot, si_instance **inst);
 void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
 
 /* Ends the pool's retired instances that no request pins any more and whose thread states could

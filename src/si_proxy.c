@@ -2,7 +2,10 @@
  *
  * De-facto headers, no RFC: X-Forwarded-For lists the client first and each proxy appends the
  * address it received from, so the client is the rightmost address that is not itself a trusted
- * proxy.  Scheme, host and port lists are read from their first (client-facing) element.
+ * proxy.  Scheme, host, port and prefix lists are read from their last element: the one our
+ * trusted peer added (or replaced the list with).  Elements to its left came from further away,
+ * possibly from the client itself, which must not choose the scheme or host of links the app
+ * builds (password-reset link poisoning).
  */
 #include "si_proxy.h"
 
@@ -74,10 +77,10 @@ static char *trimmed(apr_pool_t *p, const char *start, const char *end)
     return apr_pstrmemdup(p, start, end - start);
 }
 
-static char *first_element(apr_pool_t *p, const char *list)
+static char *last_element(apr_pool_t *p, const char *list)
 {
-    const char *comma = strchr(list, ',');
-    return trimmed(p, list, comma ? comma : list + strlen(list));
+    const char *comma = strrchr(list, ',');
+    return trimmed(p, comma ? comma + 1 : list, list + strlen(list));
 }
 
 /* X-Forwarded-For: walk back from the peer while each hop is a trusted proxy. */
@@ -102,7 +105,7 @@ static const char *client_address(request_rec *r, const si_dir_conf *dir, const 
 
 static const char *scheme_of(apr_pool_t *p, const char *header, const char *value)
 {
-    char *word = first_element(p, value);
+    char *word = last_element(p, value);
     if (strcasecmp(header, "X-Forwarded-Proto") == 0
         || strcasecmp(header, "X-Forwarded-Scheme") == 0)
         return strcasecmp(word, "https") == 0 ? "https"
@@ -119,7 +122,7 @@ static const char *scheme_of(apr_pool_t *p, const char *header, const char *valu
 
 static const char *host_of(apr_pool_t *p, const char *value)
 {
-    char *host = first_element(p, value);
+    char *host = last_element(p, value);
     if (!*host || strlen(host) > 255)
         return NULL;
     for (const char *c = host; *c; c++)
@@ -130,7 +133,7 @@ static const char *host_of(apr_pool_t *p, const char *value)
 
 static const char *port_of(apr_pool_t *p, const char *value)
 {
-    char *port = first_element(p, value), *end;
+    char *port = last_element(p, value), *end;
     long n = strtol(port, &end, 10);
     return *port && !*end && apr_isdigit(*port) && n >= 1 && n <= 65535
            ? apr_ltoa(p, n) : NULL;
@@ -168,8 +171,8 @@ void si_proxy_resolve(request_rec *r, const si_dir_conf *dir, si_forwarded *out)
         case SI_FWD_CLIENT:
             value = strcasecmp(header, "X-Forwarded-For") == 0
                     ? client_address(r, dir, raw)
-                    : numeric_address(r->pool, first_element(r->pool, raw))
-                      ? first_element(r->pool, raw) : NULL;
+                    : numeric_address(r->pool, last_element(r->pool, raw))
+                      ? last_element(r->pool, raw) : NULL;
             break;
         case SI_FWD_SCHEME:
             value = scheme_of(r->pool, header, raw);

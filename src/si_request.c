@@ -11,15 +11,76 @@
 #include "si_app.h"
 #include "si_maint.h"
 
+#include "pythread.h"
+
+/* How often a thread waiting for the I/O guard looks again.  Waits are rare (an app thread using
+ * a request object while another thread does I/O) and short. */
+#define SI_IO_POLL apr_time_from_msec(1)
+
+/* The request this thread is running (innermost first, through ->outer). */
+static _Thread_local si_request *running_here;
+
+static void sleep_without_gil(void)
+{
+    PyThreadState *state = si_tstate_suspend();
+    apr_sleep(SI_IO_POLL);
+    si_tstate_resume(state);
+}
+
+int si_request_io_begin(si_request *req)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (req->io_busy && req->io_owner == me) {
+        PyErr_SetString(PyExc_RuntimeError, "this request's I/O is already in progress on this "
+                        "thread (an object of an outer request used from a nested one)");
+        return -1;
+    }
+    req->io_users++;
+    while (req->io_busy && !req->io_ended)
+        sleep_without_gil();
+    if (req->io_ended) {
+        req->io_users--;
+        PyErr_SetString(PyExc_RuntimeError, "the request this object belongs to has ended");
+        return -1;
+    }
+    req->io_busy = 1;
+    req->io_owner = me;
+    return 0;
+}
+
+void si_request_io_end(si_request *req)
+{
+    req->io_busy = 0;
+    req->io_owner = 0;
+    req->io_users--;
+}
+
+/* The app is done with the request: app threads' I/O in progress finishes (bounded by Apache's
+ * Timeout for each read or write), later attempts raise.  Afterwards only this thread uses r. */
+static void end_io(si_request *req)
+{
+    req->io_ended = 1;
+    while (req->io_users > 0)
+        sleep_without_gil();
+}
+
 /* Logs the pending Python exception; returns what the handler answers. */
 static int app_failed(si_request *req, const char *what)
 {
     request_rec *r = req->r;
     int timed_out = req->timeout_signalled && req->st
                     && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
-    const char *text = si_exception_text(r->pool);
-    if (req->input_status == AP_FILTER_ERROR)
+    if (req->input_status == AP_FILTER_ERROR) {
+        PyErr_Clear();
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
+    }
+    /* An app thread may be in Apache with r right now: r->pool is used under the guard only. */
+    PyObject *exc = PyErr_GetRaisedException();
+    int guarded = !req->io_ended && si_request_io_begin(req) == 0;
+    if (!guarded)
+        PyErr_Clear();   /* ended already: only this thread is left to use r */
+    PyErr_SetRaisedException(exc);
+    const char *text = si_exception_text(r->pool);
     if (timed_out)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s ("
                       "%s, %s) interrupted after request-timeout; where it was:\n%s",
@@ -29,6 +90,8 @@ static int app_failed(si_request *req, const char *what)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (%s, "
                       "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method,
                       r->uri, req->mount->label, req->mount->script, what, text);
+    if (guarded)
+        si_request_io_end(req);
     if (!req->headers_sent)
         return timed_out ? HTTP_GATEWAY_TIME_OUT
                : req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
@@ -65,10 +128,15 @@ static int send_body(si_request *req, PyObject *result)
         /* Every block is already there: nothing can delay the next, so no flush per block. */
         PyObject *seq = result;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *chunk = PySequence_Fast_GET_ITEM(seq, i);
-            if (check_chunk(req, chunk) < 0
-                || si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 0) < 0)
+        for (Py_ssize_t i = 0; i < n && i < PySequence_Fast_GET_SIZE(seq); i++) {
+            /* Owned while Apache reads it with the GIL released: an app thread may change a
+             * list it returned meanwhile. */
+            PyObject *chunk = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+            int rc = check_chunk(req, chunk) < 0
+                     || si_response_write(req, PyBytes_AS_STRING(chunk),
+                                          PyBytes_GET_SIZE(chunk), 0) < 0 ? -1 : 0;
+            Py_DECREF(chunk);
+            if (rc < 0)
                 return -1;
             if (req->overflowed)
                 break;
@@ -120,9 +188,11 @@ static int run_app(si_request *req)
     PyObject *result = NULL;
     PyObject *app = si_instance_app(req->instance, req->mount, r);
 
+    if (!app && PyErr_Occurred())   /* request-timeout while importing it: retried later */
+        return app_failed(req, "timed out while its script was imported");
     if (!app) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s) has "
-                      "no app: %s failed to load (see SI0301 above)",
+                      "no app: %s failed to load (SI0301 has the traceback)",
                       interp->pool->name, interp->index, r->uri, req->mount->label,
                       req->mount->script);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -161,6 +231,7 @@ static int run_app(si_request *req)
     }
 
 done:
+    end_io(req);
     if (input)
         si_input_detach(input);
     if (errors)
@@ -195,17 +266,26 @@ static int body_too_large(request_rec *r)
     return 1;
 }
 
-/* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out). */
+/* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out).  A request
+ * Apache nests inside one this thread runs (ErrorDocument, internal redirect, SSI) may take the
+ * outer request's interpreter beyond max-active: waiting would be waiting for ourselves. */
 static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_instance **instance)
 {
     si_pool *pool = conf->runtime;
+    si_interp *held_slot = NULL;
+    si_instance *held_instance = NULL;
+    for (si_request *outer = running_here; outer && !held_slot; outer = outer->outer)
+        if (outer->interp->pool == pool) {
+            held_slot = outer->interp;
+            held_instance = outer->instance;
+        }
     if (!pool) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s for %s is not running: "
                       "Python failed to start in this child (see SI02xx above)",
                       conf->name, r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    apr_status_t rv = si_pool_acquire(pool, r, interp, instance);
+    apr_status_t rv = si_pool_acquire(pool, held_slot, held_instance, interp, instance);
     if (rv == APR_TIMEUP) {
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
@@ -233,9 +313,13 @@ static int with_interpreter(si_request *req, int (*body)(si_request *, void *), 
         return -1;
     }
     req->st = req->instance->st;
+    req->thread_ident = PyThread_get_thread_ident();
+    req->outer = running_here;
+    running_here = req;
     si_maint_track(req);
     *result = body(req, baton);
     si_maint_untrack(req);
+    running_here = req->outer;
     si_tstate_leave();
     return 0;
 }
@@ -336,6 +420,10 @@ static int run_hook_body(si_request *req, void *baton)
     int result = -1;
     PyObject *module = si_instance_app(req->instance, req->mount, r), *function = NULL;
     PyObject *errors = NULL, *environ = NULL;
+    if (!module && PyErr_Occurred()) {   /* request-timeout while importing it */
+        app_failed(req, "timed out while its script was imported");
+        goto done;
+    }
     if (!module) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s): "
                       "%s failed to load (see SI0301 above)", req->interp->pool->name,
@@ -356,6 +444,7 @@ static int run_hook_body(si_request *req, void *baton)
     }
     result = call->fn(req, function, environ, call->baton);
 done:
+    end_io(req);
     if (errors)
         si_errors_detach(errors);
     Py_XDECREF(environ);

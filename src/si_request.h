@@ -3,6 +3,11 @@
  * The context lives on the handler's stack.  The Python objects made for the request
  * (wsgi.input, wsgi.errors, start_response) point at it only while the request runs; afterwards
  * they are detached, so an app that keeps one gets an exception, not a dangling pointer.
+ *
+ * App threads may use those objects while the request runs.  Whatever touches Apache's side of
+ * the request (r, its pool and tables, the connection's bucket allocator, the filters) does so
+ * inside the request's I/O guard (si_request_io_begin/end): one thread at a time, never after the
+ * request ended, and the request does not end while a thread is inside or waiting.
  */
 #ifndef SI_REQUEST_H
 #define SI_REQUEST_H
@@ -10,6 +15,7 @@
 #include "si_common.h"
 #include "si_config.h"
 #include "si_module.h"
+#include "si_tstate.h"
 
 struct si_interp;
 struct si_instance;
@@ -36,13 +42,28 @@ typedef struct si_request {
     apr_bucket_brigade *in;
     int input_eos;
     int input_status;            /* HTTP status a failed body read calls for (413, 400), or 0 */
+    int response_ended;          /* EOS (or the abort) went out: nothing more may be sent */
+    /* the I/O guard; GIL-guarded */
+    int io_users;                /* threads inside or waiting: keep this struct alive */
+    int io_busy;                 /* one of them holds the guard... */
+    unsigned long io_owner;      /* ...this one */
+    int io_ended;                /* the request is over: the guard refuses */
+    unsigned long thread_ident;  /* the thread that runs the request */
+    struct si_request *outer;    /* the request Apache nested this one in, on this thread */
     /* request-timeout bookkeeping (si_maint.c) */
     apr_time_t deadline;
     apr_uint64_t serial;
-    unsigned long thread_id;
-    int is_tracked, timeout_signalled;
+    int is_tracked;
+    int timeout_pending;         /* handed to a delivery thread; maint lock */
+    int timeout_signalled;       /* RequestTimeout was raised in it; GIL */
     struct si_request *next_tracked, *prev_tracked;
 } si_request;
+
+/* Enters req's I/O guard, waiting (GIL released) while another thread holds it.  Called with
+ * the GIL held.  -1 with RuntimeError once the request has ended, or if this thread holds it
+ * already (the object of an outer request used from a nested one). */
+int si_request_io_begin(si_request *req);
+void si_request_io_end(si_request *req);
 
 /* Entry point for the handlers: acquire an interpreter, run the app, release it.  A mount takes
  * SCRIPT_NAME from its URL; a handler script or a file takes it from Apache's mapping. */

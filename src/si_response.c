@@ -34,6 +34,13 @@ static int check_status(PyObject *status)
                      "code from 100 to 599 and no control characters", status);
         return -1;
     }
+    if (s[0] == '1') {
+        /* RFC 9110 15.2: 1xx responses are interim; the final response must follow.  Apache
+         * sends 100 Continue itself when the app reads the body. */
+        PyErr_Format(PyExc_ValueError, "start_response: status %R is an interim (1xx) status; "
+                     "a WSGI app must give a final status (200-599)", status);
+        return -1;
+    }
     return 0;
 }
 
@@ -224,7 +231,8 @@ void si_start_response_detach(PyObject *start_response)
     ((si_start_response *)start_response)->req = NULL;
 }
 
-int si_response_send_headers(si_request *req)
+/* Sets r's status and headers from what start_response validated.  Inside the I/O guard. */
+static int set_headers(si_request *req)
 {
     request_rec *r = req->r;
     if (!req->status) {
@@ -260,20 +268,30 @@ int si_response_send_headers(si_request *req)
     return 0;
 }
 
-/* Passes req->out (plus b, and a FLUSH if asked) down the output filters with the GIL released.
- * A failure means the client is gone: noted once here, so producers stop. */
+int si_response_send_headers(si_request *req)
+{
+    if (si_request_io_begin(req) < 0)
+        return -1;
+    int rc = set_headers(req);
+    si_request_io_end(req);
+    return rc;
+}
+
+/* Passes req->out (plus b, and a FLUSH if asked) down the output filters with the GIL released,
+ * inside the I/O guard.  A failure means the client is gone: noted once here, so producers
+ * stop. */
 static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
 {
     request_rec *r = req->r;
     apr_status_t rv;
-    Py_BEGIN_ALLOW_THREADS
     if (b)
         APR_BRIGADE_INSERT_TAIL(req->out, b);
     if (flush)
         APR_BRIGADE_INSERT_TAIL(req->out, apr_bucket_flush_create(r->connection->bucket_alloc));
+    PyThreadState *state = si_tstate_suspend();
     rv = ap_pass_brigade(r->output_filters, req->out);
     apr_brigade_cleanup(req->out);
-    Py_END_ALLOW_THREADS
+    si_tstate_resume(state);
     if (rv != APR_SUCCESS && !req->client_gone) {
         req->client_gone = 1;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
@@ -282,14 +300,32 @@ static apr_status_t pass(si_request *req, apr_bucket *b, int flush)
     return rv;
 }
 
-int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush)
+/* The headers are out; the only honest signal left is an incomplete response.  An error bucket
+ * makes the chunk filter omit the last chunk, and the connection is closed.  Inside the guard. */
+static void abort_response(si_request *req)
+{
+    request_rec *r = req->r;
+    if (req->response_ended && !req->client_gone)
+        return;   /* complete already (close() raised afterwards): the connection is sound */
+    r->connection->keepalive = AP_CONN_CLOSE;
+    req->response_ended = 1;
+    if (req->client_gone)
+        return;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    APR_BRIGADE_INSERT_TAIL(req->out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, ba));
+    pass(req, apr_bucket_eos_create(ba), 0);
+    req->client_gone = 1;
+}
+
+/* Inside the guard. */
+static int write_locked(si_request *req, const char *data, Py_ssize_t len, int flush)
 {
     if (req->input_status == AP_FILTER_ERROR) {
         PyErr_SetString(PyExc_OSError, "the request was refused by Apache while its body was "
                         "read; no response can follow");
         return -1;
     }
-    if (!req->headers_sent && si_response_send_headers(req) < 0)
+    if (!req->headers_sent && set_headers(req) < 0)
         return -1;
     if (req->client_gone) {
         PyErr_SetString(PyExc_OSError, "client connection closed");
@@ -319,6 +355,41 @@ int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flu
     return 0;
 }
 
+int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush)
+{
+    if (req->response_ended) {
+        /* close() or a generator's finally writing after the last byte: on a keep-alive
+         * connection those bytes would be read as the next response. */
+        PyErr_SetString(PyExc_RuntimeError, "write() after the response was complete; nothing "
+                        "more can be sent");
+        return -1;
+    }
+    if (si_request_io_begin(req) < 0)
+        return -1;
+    int rc = write_locked(req, data, len, flush);
+    si_request_io_end(req);
+    return rc;
+}
+
+/* A file-like's fileno() and tell(); -1 when it has none (then it is iterated).  Only ordinary
+ * exceptions mean "none": a RequestTimeout (a BaseException) stays raised. */
+static int file_position(PyObject *filelike, int *fd, long long *position)
+{
+    PyObject *fileno = PyObject_CallMethod(filelike, "fileno", NULL);
+    PyObject *tell = fileno ? PyObject_CallMethod(filelike, "tell", NULL) : NULL;
+    *fd = fileno ? PyLong_AsInt(fileno) : -1;
+    *position = tell ? PyLong_AsLongLong(tell) : -1;
+    Py_XDECREF(fileno);
+    Py_XDECREF(tell);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return -2;
+        PyErr_Clear();
+        return -1;
+    }
+    return *fd >= 0 && *position >= 0 ? 0 : -1;
+}
+
 int si_response_send_file(si_request *req, PyObject *file_wrapper)
 {
     request_rec *r = req->r;
@@ -326,69 +397,83 @@ int si_response_send_file(si_request *req, PyObject *file_wrapper)
     if (!filelike)
         return -1;
     /* Only a regular file with a descriptor qualifies; anything else is iterated. */
-    PyObject *fileno = PyObject_CallMethod(filelike, "fileno", NULL);
-    PyObject *tell = fileno ? PyObject_CallMethod(filelike, "tell", NULL) : NULL;
-    int fd = fileno ? PyLong_AsInt(fileno) : -1;
-    long long position = tell ? PyLong_AsLongLong(tell) : -1;
-    Py_XDECREF(fileno);
-    Py_XDECREF(tell);
+    int fd;
+    long long position;
+    int found = file_position(filelike, &fd, &position);
     Py_DECREF(filelike);
-    struct stat st;
-    if (fd < 0 || position < 0 || PyErr_Occurred() || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        PyErr_Clear();
-        return 0;
-    }
-    if (!req->headers_sent && si_response_send_headers(req) < 0)
+    if (found == -2)
         return -1;
+    struct stat st;
+    if (found < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (req->response_ended) {
+        PyErr_SetString(PyExc_RuntimeError, "file_wrapper sent after the response was complete");
+        return -1;
+    }
+    if (si_request_io_begin(req) < 0)
+        return -1;
+    if (!req->headers_sent && set_headers(req) < 0) {
+        si_request_io_end(req);
+        return -1;
+    }
     apr_off_t count = st.st_size > position ? st.st_size - position : 0;
-    if (req->content_length >= 0 && count > req->content_length)
-        count = req->content_length;   /* PEP 3333: send no more than Content-Length */
-    else if (req->content_length < 0)
+    if (req->content_length >= 0 && count > req->content_length - req->body_sent)
+        count = req->content_length - req->body_sent;   /* PEP 3333: no more than announced */
+    else if (req->content_length < 0 && req->body_sent == 0)
         ap_set_content_length(r, count);
-    req->body_sent = count;
+    req->body_sent += count;
 
-    /* The descriptor stays the app's: the FLUSH makes Apache send every byte before we return
-     * and call close(), so no bucket outlives it. */
-    apr_file_t *file = NULL;
+    /* Apache reads its own duplicate of the descriptor, closed with the request's pool: no bucket
+     * depends on the app's, which close() may close, even where another thread sends the file
+     * later (mod_http2).  The FLUSH still sends every byte before close() (PEP 3333 order). */
+    apr_file_t *app_file = NULL, *file = NULL;
     apr_os_file_t os_fd = fd;
     if (count > 0) {
-        if (apr_os_file_put(&file, &os_fd, APR_FOPEN_READ, r->pool) == APR_SUCCESS) {
+        if (apr_os_file_put(&app_file, &os_fd, APR_FOPEN_READ, r->pool) == APR_SUCCESS
+            && apr_file_dup(&file, app_file, r->pool) == APR_SUCCESS) {
             apr_brigade_insert_file(req->out, file, position, count, r->pool);
             pass(req, NULL, 1);
         }
         else {
-            si_response_abort(req);   /* Content-Length is promised; never leave it short */
+            abort_response(req);   /* Content-Length is promised; never leave it short */
         }
     }
+    si_request_io_end(req);
     return 1;
 }
 
 void si_response_finish(si_request *req)
 {
-    if (req->client_gone)
+    if (si_request_io_begin(req) < 0) {
+        PyErr_Clear();
         return;
-    if (req->content_length >= 0 && req->body_sent < req->content_length && !req->r->header_only) {
+    }
+    if (req->client_gone) {
+        req->response_ended = 1;
+    }
+    else if (req->content_length >= 0 && req->body_sent < req->content_length
+             && !req->r->header_only) {
         /* Fewer bytes than announced: the client would wait for the rest until it times out. */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0403: pool %s: %s (%s) sent %"
                       APR_OFF_T_FMT " of the %" APR_OFF_T_FMT " bytes its Content-Length "
                       "announced; the connection is closed", req->mount->pool->name,
                       req->r->uri, req->mount->script, req->body_sent, req->content_length);
-        si_response_abort(req);
-        return;
+        abort_response(req);
     }
-    pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0);
+    else {
+        pass(req, apr_bucket_eos_create(req->r->connection->bucket_alloc), 0);
+        req->response_ended = 1;
+    }
+    si_request_io_end(req);
 }
 
 void si_response_abort(si_request *req)
 {
-    /* The headers are out; the only honest signal left is an incomplete response.  An error
-     * bucket makes the chunk filter omit the last chunk, and the connection is closed. */
-    request_rec *r = req->r;
-    r->connection->keepalive = AP_CONN_CLOSE;
-    if (req->client_gone)
+    if (si_request_io_begin(req) < 0) {
+        PyErr_Clear();
+        req->r->connection->keepalive = AP_CONN_CLOSE;
         return;
-    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
-    APR_BRIGADE_INSERT_TAIL(req->out, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, ba));
-    pass(req, apr_bucket_eos_create(ba), 0);
-    req->client_gone = 1;
+    }
+    abort_response(req);
+    si_request_io_end(req);
 }

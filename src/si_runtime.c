@@ -126,45 +126,115 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
         si_instance_load_apps(w.instances[i], s);
 }
 
-static void end_pool(si_pool *pool)
+/* App threads' time to finish at child exit, for all interpreters together: well inside
+ * Apache's GracefulShutdownTimeout defaults. */
+#define SI_EXIT_GRACE apr_time_from_sec(5)
+
+/* Non-daemon threads of the main interpreter other than its main thread, given until deadline
+ * to end: Py_FinalizeEx joins them without a bound.  Called with the main state attached. */
+static int main_app_threads(apr_time_t deadline)
 {
+    for (;;) {
+        int n = 0;
+        PyObject *name = PyUnicode_FromString("threading");
+        PyObject *module = name ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        PyObject *threads = module ? PyObject_CallMethod(module, "enumerate", NULL) : NULL;
+        PyObject *main = module ? PyObject_CallMethod(module, "main_thread", NULL) : NULL;
+        for (Py_ssize_t i = 0; threads && main && i < PyList_GET_SIZE(threads); i++) {
+            PyObject *t = PyList_GET_ITEM(threads, i), *daemon;
+            if (t == main || !(daemon = PyObject_GetAttrString(t, "daemon")))
+                continue;
+            n += !PyObject_IsTrue(daemon);
+            Py_DECREF(daemon);
+        }
+        PyErr_Clear();
+        Py_XDECREF(main);
+        Py_XDECREF(threads);
+        Py_XDECREF(module);
+        if (n == 0 || apr_time_now() >= deadline)
+            return n;
+        PyThreadState *saved = PyEval_SaveThread();
+        apr_sleep(apr_time_from_msec(20));
+        PyEval_RestoreThread(saved);
+    }
+}
+
+/* Ends one instance at child exit; returns 1 if it had to be left as it is. */
+static int end_at_exit(si_instance *inst, apr_time_t grace_until)
+{
+    if (inst->pins > 0) {
+        /* A timeout delivery still waits for its GIL (a C call holding it): attaching here
+         * would wait as long (SI0442 said so). */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, inst->slot->pool->conf->server, "SI0214: "
+                     "pool %s interpreter %d: a thread still waits for its GIL; that "
+                     "interpreter is left as it is and Python is not finalized in this child",
+                     inst->slot->pool->name, inst->slot->index);
+        return 1;
+    }
+    return si_instance_end(inst, 1, grace_until) == SI_ABANDONED;
+}
+
+static int end_pool(si_pool *pool, apr_time_t grace_until)
+{
+    int abandoned = 0;
     for (int k = 0; k < pool->count; k++) {
         if (pool->interps[k].current)
-            si_instance_end(pool->interps[k].current, 1);
+            abandoned += end_at_exit(pool->interps[k].current, grace_until);
         pool->interps[k].current = NULL;
     }
     for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
-        si_instance_end(inst, 1);
+        abandoned += end_at_exit(inst, grace_until);
     pool->retired = NULL;
+    return abandoned;
 }
 
 /* Runs when the child's pool is destroyed: the MPM has joined the worker threads, and the
- * maintenance thread's pre-cleanup has joined it, so no other thread touches Python. */
+ * maintenance thread's pre-cleanup has joined it, so no other thread of ours touches Python.
+ * App threads may: an interpreter they still run in is left alone, and then so is Python's
+ * finalization, which would end it (and abort) or join them without a bound; the process is
+ * about to exit anyway. */
 static apr_status_t stop_runtime(void *data)
 {
     si_runtime *rt = data;
-    apr_time_t started = apr_time_now();
-    int ended = 0;
+    apr_time_t started = apr_time_now(), grace_until = started + SI_EXIT_GRACE;
+    int ended = 0, abandoned = 0;
     /* Sub-interpreters first: Py_FinalizeEx must find only the main one left. */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         if (pool->conf->gil != SI_GIL_MAIN) {
             ended += pool->count;
-            end_pool(pool);
+            abandoned += end_pool(pool, grace_until);
         }
     }
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         if (pool->conf->gil == SI_GIL_MAIN)
-            end_pool(pool);
+            abandoned += end_pool(pool, grace_until);
         pool->conf->runtime = NULL;
     }
+    runtime = NULL;
+    if (abandoned) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0209: child %" APR_PID_T_FMT
+                     ": %d interpreter(s) could not be ended (SI0214); Python is not finalized",
+                     getpid(), abandoned);
+        return APR_SUCCESS;
+    }
     si_tstate_restore(rt->main_state);
+    si_tstate_reap(si_tstate_main_registry(), 1);
+    int left = main_app_threads(grace_until);
+    if (left > 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0214: child %" APR_PID_T_FMT
+                     ": %d non-daemon application thread(s) of the main interpreter (gil=main "
+                     "pools) still ran %d s after the child began to exit; Python is not "
+                     "finalized", getpid(), left, (int)apr_time_sec(SI_EXIT_GRACE));
+        PyEval_SaveThread();
+        return APR_SUCCESS;
+    }
     if (Py_FinalizeEx() < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
     si_tstate_free_threads();
-    runtime = NULL;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
                  "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
                  ended, apr_time_as_msec(apr_time_now() - started));

@@ -102,14 +102,16 @@ static const char *label(apr_pool_t *p, const char *s)
     return out;
 }
 
-static const char *vhost_of(si_pool *pool)
+/* Allocates from the page's request pool: the child's pool is never allocated from by request
+ * threads (two renders at once, or the maintenance thread, would corrupt it). */
+static const char *vhost_of(apr_pool_t *p, si_pool *pool)
 {
     server_rec *s = pool->conf->server;
     if (!s->is_virtual)
         return "main server";
     /* ServerName often has no port; the <VirtualHost> address does. */
     unsigned port = s->port ? s->port : s->addrs ? s->addrs->host_port : 0;
-    return apr_psprintf(pool->p, "%s:%u", s->server_hostname, port);
+    return apr_psprintf(p, "%s:%u", s->server_hostname, port);
 }
 
 static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)
@@ -125,7 +127,7 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
         ap_rprintf(r, "%s{\"name\": %s, \"vhost\": %s, \"gil\": \"%s\", \"max_active\": %d, "
                    "\"max_requests\": %d, \"retired\": %d, \"rejected\": %" APR_UINT64_T_FMT
                    ", \"interpreters\": [", i ? ", " : "", json_string(r->pool, ps->pool->name),
-                   json_string(r->pool, vhost_of(ps->pool)), si_gil_name(conf->gil),
+                   json_string(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(conf->gil),
                    conf->max_active, conf->max_requests, ps->retired, ps->rejected);
         for (int k = 0; k < ps->pool->count; k++) {
             slot_snapshot *ss = &ps->slots[k];
@@ -170,7 +172,7 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
         for (int i = 0; i < pools->nelts; i++) {
             pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
             const char *pool_label = label(r->pool, ps->pool->name);
-            const char *vhost = label(r->pool, vhost_of(ps->pool));
+            const char *vhost = label(r->pool, vhost_of(r->pool, ps->pool));
             for (int k = 0; k < ps->pool->count; k++) {
                 slot_snapshot *ss = &ps->slots[k];
                 ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\",interpreter=\"%d\","
@@ -194,14 +196,14 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         ap_rprintf(r, "mod_subinterp_retired_interpreters{pool=\"%s\",vhost=\"%s\",pid=\"%"
                    APR_PID_T_FMT "\"} %d\n", label(r->pool, ps->pool->name),
-                   label(r->pool, vhost_of(ps->pool)), pid, ps->retired);
+                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->retired);
     }
     metric_header(r, "rejected_total", "counter", "Requests answered 503 after queue-timeout.");
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         ap_rprintf(r, "mod_subinterp_rejected_total{pool=\"%s\",vhost=\"%s\",pid=\"%"
                    APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name),
-                   label(r->pool, vhost_of(ps->pool)), pid, ps->rejected);
+                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->rejected);
     }
 }
 
@@ -211,7 +213,7 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         si_pool_conf *conf = ps->pool->conf;
         ap_rprintf(r, "<h2>Pool %s <small>(%s, gil=%s", ap_escape_html(r->pool, ps->pool->name),
-                   ap_escape_html(r->pool, vhost_of(ps->pool)), si_gil_name(conf->gil));
+                   ap_escape_html(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(conf->gil));
         if (conf->max_active)
             ap_rprintf(r, ", max-active=%d", conf->max_active);
         if (conf->max_requests)

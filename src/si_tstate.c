@@ -9,6 +9,7 @@ struct si_thread {
     atomic_int exited;
     si_thread *next;                 /* in all_threads */
     struct si_cache_entry *cache;
+    PyThreadState *main_state;       /* the one state of the main interpreter (gil=main pools) */
 };
 
 typedef struct si_cache_entry {
@@ -26,6 +27,11 @@ static pthread_key_t thread_key;          /* marks a thread's record exited when
 static _Thread_local si_thread *this_thread;
 static pthread_mutex_t all_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static si_thread *all_threads;
+/* Worker threads' states of the main interpreter, shared by every gil=main slot: one state per
+ * thread in that interpreter, so PyThreadState_SetAsyncExc (which takes a thread id and stops at
+ * the first state with it) reaches the state that runs the request. */
+static si_tstate_registry main_registry;
+static pthread_once_t main_registry_once = PTHREAD_ONCE_INIT;
 
 static void thread_exiting(void *record)
 {
@@ -97,11 +103,42 @@ static void activate(si_thread *t, PyThreadState *state)
     atomic_store(&t->bound, state);
 }
 
+static void main_registry_init(void)
+{
+    si_tstate_registry_init(&main_registry, PyInterpreterState_Main());
+}
+
+si_tstate_registry *si_tstate_main_registry(void)
+{
+    pthread_once(&main_registry_once, main_registry_init);
+    return &main_registry;
+}
+
+/* gil=main: the thread's single state of the main interpreter, whatever the slot. */
+static PyThreadState *enter_main(si_thread *t)
+{
+    if (!t->main_state) {
+        si_tstate_registry *reg = si_tstate_main_registry();
+        PyThreadState *state = PyThreadState_New(reg->interp);
+        if (!state)
+            return NULL;
+        if (register_state(reg, state, t) < 0) {
+            PyThreadState_Delete(state);
+            return NULL;
+        }
+        t->main_state = state;
+    }
+    activate(t, t->main_state);
+    return t->main_state;
+}
+
 PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg)
 {
     si_thread *t = current_thread();
     if (!t)
         return NULL;
+    if (reg->interp == PyInterpreterState_Main())
+        return enter_main(t);
     si_cache_entry *entry = &t->cache[cache_index];
     if (entry->reg != reg || !entry->state) {
         /* First visit, or the slot has a new interpreter: the old state stays registered with
@@ -125,6 +162,22 @@ PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg)
 void si_tstate_leave(void)
 {
     PyEval_SaveThread();
+}
+
+PyThreadState *si_tstate_suspend(void)
+{
+    return PyEval_SaveThread();
+}
+
+void si_tstate_resume(PyThreadState *state)
+{
+    /* Apache may have run a nested request on this thread meanwhile (an ErrorDocument, an
+     * internal redirect), which activated and published another state; PyEval_RestoreThread
+     * rebinds ours, so the record must follow or a reaper would free a bound state. */
+    if (this_thread)
+        activate(this_thread, state);
+    else
+        PyEval_RestoreThread(state);   /* an app's thread: Apache never nests requests there */
 }
 
 void si_tstate_restore(PyThreadState *state)

@@ -43,6 +43,15 @@ PyThreadState *si_tstate_enter(unsigned cache_index, si_tstate_registry *reg);
 /* Detaches the state attached by si_tstate_enter(), releasing the interpreter's GIL. */
 void si_tstate_leave(void);
 
+/* Py_BEGIN/END_ALLOW_THREADS for calls into Apache: a nested request may run on this thread
+ * in between (ErrorDocument, internal redirect, SSI), and resume republishes our binding. */
+PyThreadState *si_tstate_suspend(void);
+void si_tstate_resume(PyThreadState *state);
+
+/* The registry of worker threads' main-interpreter states (gil=main pools share one state per
+ * thread); reaped at child exit only. */
+si_tstate_registry *si_tstate_main_registry(void);
+
 /* Attaches state on a housekeeping thread (the child's main thread, the maintenance thread) and
  * publishes it as that thread's binding; use it instead of PyEval_RestoreThread there. */
 void si_tstate_restore(PyThreadState *state);

@@ -17,6 +17,21 @@ def apache_user():
     return "User %s\nGroup %s\n" % (user, user)
 
 
+def mpm_limits(mpm, threads, children):
+    """Process and thread counts; prefork knows no threads (only a refusal test uses it)."""
+    if mpm == "prefork":
+        return "StartServers %d\nServerLimit %d\nMaxRequestWorkers %d\n" % (
+            children, children + 1, children)
+    return f"""# {children} child(ren) of {threads} threads; a spare slot lets a graceful restart overlap.
+StartServers {children}
+ServerLimit {children + 1}
+ThreadsPerChild {threads}
+ThreadLimit {threads}
+MaxRequestWorkers {threads * children}
+MinSpareThreads 1
+MaxSpareThreads {threads * children}"""
+
+
 def render(root, port, module_path, body, mpm="event", threads=16, log_level="warn",
            modules=BASE_MODULES, children=1):
     # Our module logs its start/stop lines at info; a more verbose level applies to it too.
@@ -35,14 +50,7 @@ LoadModule mpm_{mpm}_module {MODULE_DIR}/mod_mpm_{mpm}.so
 {loads}
 {'LoadModule subinterp_module "%s"' % module_path if module_path else ""}
 {apache_user()}
-# {children} child(ren) of {threads} threads; a spare slot lets a graceful restart overlap.
-StartServers {children}
-ServerLimit {children + 1}
-ThreadsPerChild {threads}
-ThreadLimit {threads}
-MaxRequestWorkers {threads * children}
-MinSpareThreads 1
-MaxSpareThreads {threads * children}
+{mpm_limits(mpm, threads, children)}
 Timeout 30
 KeepAliveTimeout 5
 GracefulShutdownTimeout 15

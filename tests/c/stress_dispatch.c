@@ -97,7 +97,7 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
         si_interp *slot;
         si_instance *inst;
         apr_time_t started = apr_time_now();
-        if (si_pool_acquire(pool, NULL, &slot, &inst) != APR_SUCCESS) {
+        if (si_pool_acquire(pool, NULL, NULL, &slot, &inst) != APR_SUCCESS) {
             atomic_fetch_add(&mismatches, 1);
             continue;
         }
@@ -187,9 +187,9 @@ int main(void)
     si_pool_end_retired(pool, NULL);
     int left = 0;
     for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
-        left += !si_instance_end(inst, 1);
+        left += si_instance_end(inst, 1, 0) != SI_ENDED;
     for (int i = 0; i < SLOTS; i++)
-        left += !si_instance_end(pool->interps[i].current, 1);
+        left += si_instance_end(pool->interps[i].current, 1, 0) != SI_ENDED;
     apr_uint64_t served = 0, recycles = 0;
     for (int i = 0; i < SLOTS; i++) {
         served += pool->interps[i].served;
