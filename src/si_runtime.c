@@ -90,7 +90,8 @@ static void *APR_THREAD_FUNC warm_up_thread(apr_thread_t *thread, void *data)
             break;
         si_instance_load_apps(w->instances[i], w->server);
     }
-    apr_thread_exit(thread, APR_SUCCESS);
+    /* Returning, not apr_thread_exit(): pthread_exit() unwinds without clearing ASan's
+     * stack poisoning, and glibc hands the stack to the next thread (a false report there). */
     return NULL;
 }
 
@@ -163,6 +164,24 @@ static int main_app_threads(apr_time_t deadline)
 /* Ends one instance at child exit; returns 1 if it had to be left as it is. */
 static int end_at_exit(si_instance *inst, apr_time_t grace_until)
 {
+    /* The MPM joined its workers, but mod_http2 runs requests on threads of its own: one may
+     * still be inside this interpreter. */
+    si_pool *pool = inst->slot->pool;
+    apr_thread_mutex_lock(pool->lock);
+    while (inst->active > 0 && apr_time_now() < grace_until) {
+        apr_thread_mutex_unlock(pool->lock);
+        apr_sleep(apr_time_from_msec(20));
+        apr_thread_mutex_lock(pool->lock);
+    }
+    int busy = inst->active;
+    apr_thread_mutex_unlock(pool->lock);
+    if (busy > 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->conf->server, "SI0214: pool %s "
+                     "interpreter %d: %d request(s) still ran in it at child exit; that "
+                     "interpreter is left as it is and Python is not finalized in this child",
+                     pool->name, inst->slot->index, busy);
+        return 1;
+    }
     if (inst->pins > 0) {
         /* A timeout delivery still waits for its GIL (a C call holding it): attaching here
          * would wait as long (SI0442 said so). */

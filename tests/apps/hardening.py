@@ -7,6 +7,7 @@
 /handoff-result  what that thread saw (JSON)
 /thread-read     a thread reads the body while the request waits for it (allowed: serialized)
 /smuggle         close() calls write() with a whole forged response after the body went out
+/file            data.bin through wsgi.file_wrapper
 /cl-file         write()s 5 bytes, then returns a file_wrapper, with Content-Length 10
 /interim         start_response with a 1xx status
 /cdll-sleep?S    holds its interpreter's GIL in one C call for S seconds (ctypes.PyDLL)
@@ -111,6 +112,10 @@ def application(environ, start_response):
     if path == "/cl-file":
         write = start_response("200 OK", plain + [("Content-Length", "10")])
         write(b"12345")
+        return environ["wsgi.file_wrapper"](open(os.path.join(HERE, "data.bin"), "rb"))
+    if path == "/file":
+        # close() of the wrapper closes the file as soon as the response is handed over
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(os.path.join(HERE, "data.bin"), "rb"))
     if path == "/interim":
         start_response("100 Continue", plain)
