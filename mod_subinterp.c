@@ -10,6 +10,7 @@
 #include "si_request.h"
 #include "si_status.h"
 #include "si_auth.h"
+#include "si_probe.h"
 
 #include "ap_mpm.h"
 #include "mod_status.h"
@@ -77,6 +78,9 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                              pool->name, pool->defined_at);
         }
     }
+    /* Not in the dry run: probes run once per start or restart, before children fork. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        si_probe_pools(pconf, ptemp, s);
     ap_add_version_component(pconf, "mod_subinterp/" SI_VERSION);
     return OK;
 }

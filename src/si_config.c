@@ -31,6 +31,7 @@ void *si_config_create_server(apr_pool_t *p, server_rec *s)
     conf->pool_refs = apr_array_make(p, 2, sizeof(si_pool_ref *));
     conf->python_path = apr_array_make(p, 2, sizeof(const char *));
     conf->reloading = SI_UNSET;
+    conf->probe = SI_UNSET;
     return conf;
 }
 
@@ -48,6 +49,7 @@ void *si_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     conf->reloading = add->reloading != SI_UNSET ? add->reloading : base->reloading;
     conf->python_home = base->python_home;
     conf->python_path = base->python_path;
+    conf->probe = base->probe;
     return conf;
 }
 
@@ -303,6 +305,15 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char 
     return NULL;
 }
 
+static const char *cmd_import_probe(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err)
+        return err;
+    si_server_config(cmd->server)->probe = on;
+    return NULL;
+}
+
 static const char *cmd_python_home(cmd_parms *cmd, void *dummy, const char *dir)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -476,6 +487,9 @@ static const char *cmd_trusted_headers(cmd_parms *cmd, void *dirconf, const char
 }
 
 const command_rec si_directives[] = {
+    AP_INIT_FLAG("SubinterpImportProbe", cmd_import_probe, NULL, RSRC_CONF,
+                 "On (default): try each pool's start-up imports in a throwaway process first, "
+                 "and load no pool whose imports crash it"),
     AP_INIT_TAKE1("SubinterpPythonHome", cmd_python_home, NULL, RSRC_CONF,
                   "sys.prefix of the embedded Python runtime"),
     AP_INIT_TAKE1("SubinterpPythonPath", cmd_python_path, NULL, RSRC_CONF,

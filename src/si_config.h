@@ -43,6 +43,8 @@ typedef struct si_pool_conf {
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
     apr_array_header_t *mounts;      /* si_mount_conf * loaded by this pool, imports first */
     struct si_pool *runtime;         /* the child's live pool, NULL in the parent */
+    const char *probe_failure;       /* its imports killed the start-up probe (si_probe.c):
+                                      * not loaded in children; NULL if fine or not probed */
 } si_pool_conf;
 
 typedef struct si_mount_conf {
@@ -78,6 +80,7 @@ typedef struct {
     /* process-wide, meaningful on the main server only */
     const char *python_home;
     apr_array_header_t *python_path; /* const char * */
+    int probe;                       /* SubinterpImportProbe, -1 unset (on) */
 } si_server_conf;
 
 /* Forwarded-header groups (si_proxy.c); a directory trusts a set of them. */

@@ -4,6 +4,7 @@
 #include "si_maint.h"
 
 #include <malloc.h>
+#include <unistd.h>
 
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
                           si_pool **out)
@@ -70,15 +71,50 @@ static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
     return Py_NewInterpreterFromConfig(state, &config);
 }
 
+/* The start-up probe's report pipe (si_probe.c), -1 elsewhere. */
+static int trace_fd = -1;
+
+void si_pool_trace_imports(int fd)
+{
+    trace_fd = fd;
+}
+
+/* In a probe: every module lookup of this interpreter goes to the report, so the last one
+ * names what was being imported if the process dies. */
+static void trace_lookups(void)
+{
+    char code[512];
+    apr_snprintf(code, sizeof(code),
+                 "import os as _os, sys as _sys\n"
+                 "class _SiProbeTrace:\n"
+                 "    def find_spec(self, name, path=None, target=None):\n"
+                 "        _os.write(%d, b'import ' + name.encode() + b'\\n')\n"
+                 "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd);
+    if (PyRun_SimpleString(code) != 0)
+        PyErr_Clear();
+}
+
+static void trace_script(si_mount_conf *mount)
+{
+    char line[1024];
+    int n = apr_snprintf(line, sizeof(line), "script %s\n", mount->script);
+    if (write(trace_fd, line, n) < 0)
+        return;   /* the parent went away: nothing to tell */
+}
+
 /* Imports the pool's scripts in order (imports come first); under preload=off only the
  * SubinterpImportScripts, which exist to run at start-up. */
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
 {
     si_pool_conf *conf = inst->slot->pool->conf;
+    if (trace_fd >= 0)
+        trace_lookups();
     for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
         if (conf->lazy && mount->kind != SI_SCRIPT_IMPORT)
             continue;
+        if (trace_fd >= 0)
+            trace_script(mount);
         inst->apps[i] = si_app_load(mount);
         inst->app_state[i] = inst->apps[i] ? 1 : 2;
         if (!inst->apps[i]) {

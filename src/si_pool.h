@@ -99,6 +99,9 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
 typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
 si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
 
+/* In a start-up probe process only: write each script and module lookup to fd. */
+void si_pool_trace_imports(int fd);
+
 /* Pins an instance for a helper that will attach to it, so it is not ended meanwhile. */
 void si_instance_pin(si_instance *inst);
 void si_instance_unpin(si_instance *inst);

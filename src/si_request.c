@@ -293,6 +293,12 @@ static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_in
                       pool->name, pool->conf->max_active, r->uri);
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    if (rv != APR_SUCCESS && pool->conf->probe_failure) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s is not loaded, so %s "
+                      "answers 500: at start-up, %s (SI0305)", pool->name, r->uri,
+                      pool->conf->probe_failure);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s has no ready interpreter "
                       "for %s (see SI02xx above)", pool->name, r->uri);

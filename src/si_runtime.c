@@ -5,6 +5,8 @@
 #include "si_pool.h"
 #include "si_maint.h"
 
+#include <unistd.h>
+
 #ifndef SI_DEFAULT_PYTHON_HOME
 #define SI_DEFAULT_PYTHON_HOME NULL
 #endif
@@ -260,6 +262,32 @@ static apr_status_t stop_runtime(void *data)
     return APR_SUCCESS;
 }
 
+int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int report_fd)
+{
+    si_server_conf *server_conf = si_server_config(s);
+    si_pool *pool;
+    unsigned slots = 0;
+    conf->interpreters = 1;   /* what one interpreter survives, every one does */
+    if (si_pool_make(p, conf, &slots, &pool) != APR_SUCCESS
+        || si_tstate_init(p, slots) != APR_SUCCESS || initialize_python(s, server_conf) < 0)
+        return -1;
+    PyThreadState *main_state = PyThreadState_Get();
+    si_tstate_note_attached(main_state);
+    preload_shared_static_types(s);
+    /* The Python stack of a crash goes to the report too, whichever interpreter it is in. */
+    char code[128];
+    apr_snprintf(code, sizeof(code), "import faulthandler\n"
+                 "faulthandler.enable(%d, all_threads=True)\n", report_fd);
+    if (PyRun_SimpleString(code) != 0)
+        PyErr_Clear();
+    si_pool_trace_imports(report_fd);
+    si_instance *inst = si_instance_create(&pool->interps[0], main_state, s,
+                                           server_conf->python_path);
+    char line[64];
+    int n = apr_snprintf(line, sizeof(line), "done %d\n", inst ? inst->apps_failed : -1);
+    return write(report_fd, line, n) == n ? 0 : -1;
+}
+
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     si_server_conf *conf = si_server_config(s);
@@ -292,7 +320,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        for (int k = 0; k < pool->count; k++) {
+        for (int k = 0; k < pool->count && !pool->conf->probe_failure; k++) {
             si_interp *slot = &pool->interps[k];
             si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
                                                            conf->python_path));

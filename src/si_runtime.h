@@ -12,6 +12,11 @@
 
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* In a start-up probe process (si_probe.c): starts Python as a child would and imports conf's
+ * scripts into one interpreter, writing what it does to report_fd.  0 if it got through. */
+struct si_pool_conf;
+int si_runtime_probe(apr_pool_t *p, server_rec *s, struct si_pool_conf *conf, int report_fd);
+
 /* This child's pools (si_pool *), or NULL when Python does not run here. */
 apr_array_header_t *si_runtime_pools(void);
 

@@ -102,6 +102,12 @@ static const char *label(apr_pool_t *p, const char *s)
     return out;
 }
 
+/* "failed": the pool's imports killed the start-up probe (SI0305), so it was never loaded. */
+static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
+{
+    return pool->conf->probe_failure ? "failed" : ss->ready ? "ready" : "down";
+}
+
 /* Allocates from the page's request pool: the child's pool is never allocated from by request
  * threads (two renders at once, or the maintenance thread, would corrupt it). */
 static const char *vhost_of(apr_pool_t *p, si_pool *pool)
@@ -134,7 +140,7 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
             ap_rprintf(r, "%s{\"index\": %d, \"state\": \"%s\", \"generation\": %"
                        APR_UINT64_T_FMT ", \"active\": %d, \"served\": %" APR_UINT64_T_FMT
                        ", \"recycles\": %" APR_UINT64_T_FMT ", \"avg_ms\": %.3f}", k ? ", " : "",
-                       ss->index, ss->ready ? "ready" : "down", ss->generation, ss->active,
+                       ss->index, slot_state(ps->pool, ss), ss->generation, ss->active,
                        ss->served, ss->recycles, ss->avg_ms);
         }
         ap_rputs("]}", r);
@@ -226,8 +232,8 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
             slot_snapshot *ss = &ps->slots[k];
             ap_rprintf(r, "<tr><td>%d</td><td class=\"%s\">%s</td><td>%" APR_UINT64_T_FMT
                        "</td><td>%d</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
-                       "</td><td>%.2f</td></tr>\n", k, ss->ready ? "ready" : "down",
-                       ss->ready ? "ready" : "down", ss->generation, ss->active, ss->served,
+                       "</td><td>%.2f</td></tr>\n", k, slot_state(ps->pool, ss),
+                       slot_state(ps->pool, ss), ss->generation, ss->active, ss->served,
                        ss->recycles, ss->avg_ms);
         }
         ap_rputs("</table>\n", r);
@@ -240,7 +246,7 @@ static void send_html(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     ap_rprintf(r, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mod_subinterp "
                "status</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-"
                "collapse:collapse}th,td{border:1px solid #999;padding:.3em .8em;text-align:right}"
-               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}</style></head>\n"
+               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}td.failed{color:#b00;font-weight:bold}</style></head>\n"
                "<body><h1>mod_subinterp %s</h1>\n<p>Child %" APR_PID_T_FMT ", Python %s, "
                "resident memory %.1f MiB, up %" APR_TIME_T_FMT " s. Formats: <a href=\"?json\">"
                "JSON</a>, <a href=\"?prometheus\">Prometheus</a>.</p>\n", SI_VERSION, getpid(),

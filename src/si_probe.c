@@ -1,0 +1,271 @@
+/* si_probe.c — each pool's start-up imports, tried first in a throwaway process.
+ *
+ * An extension that crashes when imported into a sub-interpreter (a single-phase or cffi module
+ * that aborts instead of refusing) would kill every child at start-up, and Apache would replace
+ * them forever: every virtual host down.  So before any child starts, the parent forks one probe
+ * per pool.  The probe drops to Apache's user, starts Python as a child would, creates one of the
+ * pool's interpreters and imports all its scripts (preload=off ones too), with faulthandler on
+ * and every module lookup written to a pipe.  A probe killed by a signal marks its pool as failed:
+ * no child loads it, its URLs answer 500, the status page says so, and SI0305 names the pool, the
+ * script and the module that was being imported.  Other pools serve as usual.
+ *
+ * Results are kept in DefaultRuntimeDir, keyed by the Python version, the pool's options and the
+ * paths and modification times of its scripts and path directories, so that restarts with
+ * nothing changed start as fast as before.  `SubinterpImportProbe Off` turns probing off.
+ */
+#include "si_probe.h"
+#include "si_pool.h"
+#include "si_runtime.h"
+
+#include "apr_md5.h"
+#include "mod_unixd.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SI_PROBE_TIMEOUT_MS 60000
+#define SI_PROBE_REPORT_MAX 16384
+#define SI_PROBE_STACK "; Python stack: "   /* what follows is for SI0305 only */
+
+typedef struct {
+    si_pool_conf *conf;
+    pid_t pid;
+    int fd;                          /* read end of the report pipe; -1 once at EOF */
+    char *report;
+    apr_size_t len;
+    const char *cache_file;
+} si_probe;
+
+static void add_stat(apr_pool_t *p, const char **key, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        *key = apr_psprintf(p, "%s|%s:%lld:%lld", *key, path, (long long)st.st_mtime,
+                            (long long)st.st_size);
+    else
+        *key = apr_psprintf(p, "%s|%s:missing", *key, path);
+}
+
+/* What decides a probe's outcome, as the name of its cache file (NULL: no runtime dir). */
+static const char *cache_file(apr_pool_t *p, si_pool_conf *conf, apr_array_header_t *global)
+{
+    const char *key = apr_psprintf(p, "%s|%s|%s|%d|%s", Py_GetVersion(), conf->name,
+                                   si_gil_name(conf->gil), conf->server->is_virtual,
+                                   conf->virtualenv ? conf->virtualenv : "");
+    for (int i = 0; i < conf->mounts->nelts; i++)
+        add_stat(p, &key, APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *)->script);
+    for (int i = 0; i < conf->python_path->nelts; i++)
+        add_stat(p, &key, APR_ARRAY_IDX(conf->python_path, i, const char *));
+    for (int i = 0; global && i < global->nelts; i++)
+        add_stat(p, &key, APR_ARRAY_IDX(global, i, const char *));
+    if (conf->virtualenv)
+        add_stat(p, &key, apr_psprintf(p, "%s/lib/python%d.%d/site-packages", conf->virtualenv,
+                                       PY_MAJOR_VERSION, PY_MINOR_VERSION));
+    unsigned char digest[APR_MD5_DIGESTSIZE];
+    apr_md5(digest, key, strlen(key));
+    char hex[2 * APR_MD5_DIGESTSIZE + 1];
+    for (int i = 0; i < APR_MD5_DIGESTSIZE; i++)
+        apr_snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    const char *dir = ap_runtime_dir_relative(p, "subinterp-probe");
+    if (!dir || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+        return NULL;
+    return apr_pstrcat(p, dir, "/", hex, NULL);
+}
+
+/* The cached outcome: NULL if none, "" if the pool loaded, else the failure text. */
+static const char *cached(apr_pool_t *p, const char *file)
+{
+    char *text;
+    apr_file_t *f;
+    apr_finfo_t finfo;
+    if (!file || apr_file_open(&f, file, APR_FOPEN_READ, 0, p) != APR_SUCCESS)
+        return NULL;
+    const char *result = NULL;
+    if (apr_file_info_get(&finfo, APR_FINFO_SIZE, f) == APR_SUCCESS && finfo.size < 65536) {
+        apr_size_t n = (apr_size_t)finfo.size;
+        text = apr_palloc(p, n + 1);
+        if (apr_file_read_full(f, text, n, &n) == APR_SUCCESS && n >= 2) {
+            text[n] = '\0';
+            result = strncmp(text, "ok", 2) == 0 ? "" : strncmp(text, "failed\n", 7) == 0
+                     ? text + 7 : NULL;
+        }
+    }
+    apr_file_close(f);
+    return result;
+}
+
+static void remember(apr_pool_t *p, const char *file, const char *failure)
+{
+    apr_file_t *f;
+    if (!file || apr_file_open(&f, file, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                               APR_FPROT_UREAD | APR_FPROT_UWRITE, p) != APR_SUCCESS)
+        return;
+    apr_file_puts(failure ? apr_pstrcat(p, "failed\n", failure, NULL) : "ok\n", f);
+    apr_file_close(f);
+}
+
+/* In the forked probe: never returns. */
+static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
+{
+    /* Our log lines would repeat what every child logs; the report is the probe's output. */
+    apr_pool_t *p;
+    apr_pool_create(&p, NULL);
+    apr_file_t *devnull = NULL;
+    if (apr_file_open(&devnull, "/dev/null", APR_FOPEN_WRITE, 0, p) == APR_SUCCESS)
+        for (server_rec *vs = s; vs; vs = vs->next)
+            vs->error_log = devnull;
+    if (geteuid() == 0 && ap_unixd_setup_child() != 0)
+        _exit(3);   /* never import an app as root */
+    conf->lazy = 0;   /* preload=off apps are imported at a request: probe them too */
+    int rc = si_runtime_probe(p, s, conf, report_fd);
+    _exit(rc == 0 ? 0 : 2);
+}
+
+/* The last module the probe looked up, and the first lines of faulthandler's dump. */
+static const char *describe(apr_pool_t *p, si_probe *probe, int signal_number)
+{
+    const char *module = "?", *script = "?", *fatal = NULL;
+    char *line, *state;
+    char *text = apr_pstrmemdup(p, probe->report ? probe->report : "", probe->len);
+    for (line = apr_strtok(text, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
+        if (strncmp(line, "import ", 7) == 0)
+            module = line + 7;
+        else if (strncmp(line, "script ", 7) == 0)
+            script = line + 7;
+        else if (!fatal && strncmp(line, "Fatal Python error", 18) == 0)
+            fatal = line;
+        else if (fatal && strncmp(line, "  File ", 7) == 0 && !strstr(line, "<frozen "))
+            fatal = apr_pstrcat(p, fatal, " /", line + 1, NULL);
+    }
+    return apr_psprintf(p, "importing %s (for %s) killed a probe process with signal %d (%s)%s%s",
+                        module, script, signal_number, strsignal(signal_number),
+                        fatal ? SI_PROBE_STACK : "", fatal ? fatal : "");
+}
+
+static void failed(apr_pool_t *pconf, si_probe *probe, const char *failure, int from_cache)
+{
+    si_pool_conf *conf = probe->conf;
+    const char *stack = strstr(failure, SI_PROBE_STACK);
+    conf->probe_failure = stack ? apr_pstrmemdup(pconf, failure, stack - failure)
+                                : apr_pstrdup(pconf, failure);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, conf->server, "SI0305: pool %s (%s): %s%s. The pool "
+                 "is not loaded in any child and its URLs answer 500; other pools serve as "
+                 "usual. An extension that cannot run in own-GIL sub-interpreters may work with "
+                 "gil=shared or gil=main.", conf->name, conf->defined_at, failure,
+                 from_cache ? " (remembered from an earlier start: nothing it depends on changed)"
+                            : "");
+}
+
+/* Reads what each probe writes until every one has ended or the time is up. */
+static void collect(apr_pool_t *p, si_probe *probes, int count)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(SI_PROBE_TIMEOUT_MS);
+    struct pollfd *fds = apr_pcalloc(p, count * sizeof(*fds));
+    for (;;) {
+        int open = 0;
+        for (int i = 0; i < count; i++) {
+            fds[i].fd = probes[i].fd;
+            fds[i].events = POLLIN;
+            open += probes[i].fd >= 0;
+        }
+        apr_time_t left = deadline - apr_time_now();
+        if (!open || left <= 0)
+            return;
+        if (poll(fds, count, (int)apr_time_as_msec(left) + 1) < 0 && errno != EINTR)
+            return;
+        for (int i = 0; i < count; i++) {
+            if (probes[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buf[4096];
+            ssize_t n = read(probes[i].fd, buf, sizeof(buf));
+            if (n <= 0) {
+                close(probes[i].fd);
+                probes[i].fd = -1;
+                continue;
+            }
+            if (probes[i].len + n > SI_PROBE_REPORT_MAX) {
+                /* keep the end: the module being imported when it died is the last line */
+                apr_size_t keep = SI_PROBE_REPORT_MAX / 2;
+                if (probes[i].len > keep) {
+                    memmove(probes[i].report, probes[i].report + probes[i].len - keep, keep);
+                    probes[i].len = keep;
+                }
+            }
+            memcpy(probes[i].report + probes[i].len, buf, n);
+            probes[i].len += n;
+        }
+    }
+}
+
+void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    si_server_conf *main_conf = si_server_config(s);
+    if (main_conf->probe == 0)
+        return;
+    apr_array_header_t *pools = si_config_all_pools(ptemp, s);
+    si_probe *probes = apr_pcalloc(ptemp, (pools->nelts + 1) * sizeof(*probes));
+    int count = 0;
+    for (int i = 0; i < pools->nelts; i++) {
+        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
+        conf->probe_failure = NULL;
+        if (conf->mounts->nelts == 0)
+            continue;
+        si_probe *probe = &probes[count];
+        probe->conf = conf;
+        probe->cache_file = cache_file(ptemp, conf, main_conf->python_path);
+        const char *known = cached(ptemp, probe->cache_file);
+        if (known) {
+            if (*known)
+                failed(pconf, probe, known, 1);
+            continue;
+        }
+        int pipe_fds[2];
+        if (pipe(pipe_fds) != 0)
+            continue;
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pipe_fds[0]);
+            run_probe(s, conf, pipe_fds[1]);
+        }
+        close(pipe_fds[1]);
+        if (pid < 0) {
+            close(pipe_fds[0]);
+            continue;
+        }
+        probe->pid = pid;
+        probe->fd = pipe_fds[0];
+        probe->report = apr_palloc(ptemp, SI_PROBE_REPORT_MAX);
+        count++;
+    }
+    collect(ptemp, probes, count);
+    for (int i = 0; i < count; i++) {
+        si_probe *probe = &probes[i];
+        int status = 0;
+        if (probe->fd >= 0) {   /* still importing after the time was up */
+            kill(probe->pid, SIGKILL);
+            close(probe->fd);
+            waitpid(probe->pid, &status, 0);
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, probe->conf->server, "SI0306: pool %s: "
+                         "its start-up imports did not finish within %d s in a probe process; "
+                         "children load it without the check", probe->conf->name,
+                         SI_PROBE_TIMEOUT_MS / 1000);
+            continue;
+        }
+        while (waitpid(probe->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (WIFSIGNALED(status)) {
+            const char *failure = describe(ptemp, probe, WTERMSIG(status));
+            failed(pconf, probe, failure, 0);
+            remember(ptemp, probe->cache_file, failure);
+        }
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            remember(ptemp, probe->cache_file, NULL);
+        }
+        /* Any other exit (Python could not start as Apache's user, say): the children will
+         * meet and log the same problem themselves; nothing is cached. */
+    }
+}

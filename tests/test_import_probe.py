@@ -1,0 +1,83 @@
+"""Start-up imports that kill the process are found by a probe before any child loads them
+(src/si_probe.c): the pool is not loaded, its URLs answer 500, SI0305 names the pool, the script
+and the module, and every other pool serves.  Without the probe, each child died at start-up and
+Apache replaced it forever."""
+import os
+import subprocess
+import sysconfig
+import time
+
+import pytest
+
+from conftest import scratch_dir
+from harness import APPS, running
+
+CRASHY = os.path.join(APPS, "crashy")
+
+
+@pytest.fixture(scope="module")
+def extension_dir():
+    """crashy.c built for this Python, in a directory Apache's user can read."""
+    out = scratch_dir("crashy-build")
+    os.chmod(out, 0o755)
+    target = os.path.join(out, "crashy" + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(["cc", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"],
+                    os.path.join(CRASHY, "crashy.c"), "-o", target], check=True)
+    os.chmod(target, 0o755)
+    return out
+
+
+def config(extension_dir, gil="own"):
+    return """
+DefaultRuntimeDir {root}/run
+SubinterpPool bad gil=%s python-path=%s
+SubinterpPool good
+SubinterpScriptAlias /bad {apps}/crashy/crashy_app.py pool=bad
+SubinterpScriptAlias /good {apps}/hello.py pool=good
+<Location /si-status>
+    SetHandler subinterp-status
+</Location>
+<Directory "{apps}">
+    Require all granted
+</Directory>
+""" % (gil, extension_dir)
+
+
+def make_root(name):
+    root = scratch_dir(name)
+    os.makedirs(os.path.join(root, "run"))
+    return root
+
+
+def test_a_crashing_import_fails_its_pool_only(extension_dir):
+    expected = [r"SI0305: pool bad", r"SI0502: pool bad is not loaded"]
+    with running(make_root("probe"), config(extension_dir), expected) as server:
+        log = server.log_text()
+        assert "SI0305: pool bad" in log
+        assert "importing crashy (for %s/crashy/crashy_app.py) killed a probe process with " \
+               "signal 6 (Aborted)" % APPS in log
+        assert "gil=shared or gil=main" in log
+        assert "exit signal" not in log   # no child died
+        assert server.get("/good").text.startswith("Hello")
+        r = server.get("/bad")
+        assert r.status_code == 500
+        server.expect_log(r"SI0502: pool bad is not loaded, so /bad answers 500")
+        states = {p["name"]: [i["state"] for i in p["interpreters"]]
+                  for p in server.get("/si-status?json").json()["pools"]}
+        assert set(states["bad"]) == {"failed"} and set(states["good"]) == {"ready"}
+
+        # A restart with nothing changed takes the verdict from the cache.
+        mark = len(server.log_text())
+        server.graceful()
+        server.wait_log(r"remembered from an earlier start", timeout=20, start=mark)
+        assert "remembered from an earlier start" in server.log_text(mark)
+        for _ in range(50):
+            if server.get("/good").status_code == 200:
+                break
+            time.sleep(0.1)
+
+
+def test_the_same_extension_serves_from_the_main_interpreter(extension_dir):
+    with running(make_root("probe-main"), config(extension_dir, gil="main")) as server:
+        assert server.get("/bad").text == "crashy loaded 1"
+        assert "SI0305" not in server.log_text()
