@@ -137,10 +137,10 @@ asan-run:
 # address-space layout, which high ASLR entropy breaks.
 TSAN_BIN     := $(BUILD)/tsan/stress_dispatch
 
-$(TSAN_BIN): tests/c/stress_dispatch.c src/si_pool.c src/si_tstate.c $(HEADERS) $(BUILD)/python.mk Makefile
+$(TSAN_BIN): tests/c/stress_dispatch.c src/si_pool.c src/si_tstate.c src/si_extpath.c $(HEADERS) $(BUILD)/python.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fsanitize=thread -fPIE -pie -o $@ tests/c/stress_dispatch.c \
-	    src/si_pool.c src/si_tstate.c $(SAN_LIBS) $$(apr-1-config --link-ld) -lpthread
+	    src/si_pool.c src/si_tstate.c src/si_extpath.c $(SAN_LIBS) $$(apr-1-config --link-ld) -lpthread
 
 tsan: check-python $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R $(TSAN_BIN)

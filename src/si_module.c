@@ -1,5 +1,6 @@
 /* si_module.c — the `_subinterp` module: definition, state, exec slot (see si_module.h). */
 #include "si_module.h"
+#include "si_extpath.h"
 
 static int module_exec(PyObject *module)
 {
@@ -69,6 +70,12 @@ static void module_free(void *module)
     module_clear(module);
 }
 
+static PyMethodDef module_methods[] = {
+    {"_pool_paths_for_extension_init", si_extpath_paths, METH_NOARGS,
+     "the paths of the pool an extension's init runs for in the main interpreter, or None"},
+    {NULL},
+};
+
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
@@ -81,6 +88,7 @@ static struct PyModuleDef module_def = {
     .m_doc = "mod_subinterp's per-interpreter WSGI support types.",
     .m_size = sizeof(si_module_state),
     .m_slots = module_slots,
+    .m_methods = module_methods,
     .m_traverse = module_traverse,
     .m_clear = module_clear,
     .m_free = module_free,

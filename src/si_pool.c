@@ -2,6 +2,7 @@
 #include "si_pool.h"
 #include "si_app.h"
 #include "si_maint.h"
+#include "si_extpath.h"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -79,17 +80,43 @@ void si_pool_trace_imports(int fd)
     trace_fd = fd;
 }
 
-/* In a probe: every module lookup of this interpreter goes to the report, so the last one
- * names what was being imported if the process dies. */
+/* In a probe: each module's loading is bracketed in the report ("begin NAME" ... "end NAME"),
+ * so the innermost unfinished one names what was being imported if the process dies. */
 static void trace_lookups(void)
 {
-    char code[512];
+    char code[1536];
     apr_snprintf(code, sizeof(code),
-                 "import os as _os, sys as _sys\n"
-                 "class _SiProbeTrace:\n"
-                 "    def find_spec(self, name, path=None, target=None):\n"
-                 "        _os.write(%d, b'import ' + name.encode() + b'\\n')\n"
-                 "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd);
+        "import os as _os, sys as _sys\n"
+        "class _SiProbeLoader:\n"
+        "    def __init__(self, inner, name):\n"
+        "        self._inner, self._name = inner, name.encode()\n"
+        "    def __getattr__(self, attr):\n"
+        "        return getattr(self._inner, attr)\n"
+        "    def _traced(self, step, *args):\n"
+        "        _os.write(%d, b'begin ' + self._name + b'\\n')\n"
+        "        try:\n"
+        "            result = getattr(self._inner, step)(*args)\n"
+        "        except BaseException:\n"
+        "            _os.write(%d, b'fail ' + self._name + b'\\n')\n"
+        "            raise\n"
+        "        _os.write(%d, b'end ' + self._name + b'\\n')\n"
+        "        return result\n"
+        "    def create_module(self, spec):\n"
+        "        return self._traced('create_module', spec)\n"
+        "    def exec_module(self, module):\n"
+        "        return self._traced('exec_module', module)\n"
+        "class _SiProbeTrace:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        for finder in _sys.meta_path:\n"
+        "            find = getattr(finder, 'find_spec', None)\n"
+        "            if finder is self or find is None:\n"
+        "                continue\n"
+        "            spec = find(name, path, target)\n"
+        "            if spec is not None:\n"
+        "                if spec.loader is not None and hasattr(spec.loader, 'exec_module'):\n"
+        "                    spec.loader = _SiProbeLoader(spec.loader, name)\n"
+        "                return spec\n"
+        "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd, trace_fd, trace_fd);
     if (PyRun_SimpleString(code) != 0)
         PyErr_Clear();
 }
@@ -213,6 +240,7 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     }
     si_tstate_note_attached(state);
     si_tstate_registry_init(&inst->registry, PyThreadState_GetInterpreter(state));
+    si_extpath_register(inst->registry.interp, conf);
     si_tstate_register(&inst->registry, state);
     set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
@@ -425,6 +453,7 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
         drop_state();
         return SI_ENDED;
     }
+    si_extpath_unregister(inst->registry.interp);
     Py_EndInterpreter(fresh);
     return SI_ENDED;
 }

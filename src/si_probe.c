@@ -5,7 +5,7 @@
  * them forever: every virtual host down.  So before any child starts, the parent forks one probe
  * per pool.  The probe drops to Apache's user, starts Python as a child would, creates one of the
  * pool's interpreters and imports all its scripts (preload=off ones too), with faulthandler on
- * and every module lookup written to a pipe.  A probe killed by a signal marks its pool as failed:
+ * and the start and end of every module's loading written to a pipe.  A probe killed by a signal marks its pool as failed:
  * no child loads it, its URLs answer 500, the status page says so, and SI0305 names the pool, the
  * script and the module that was being imported.  Other pools serve as usual.
  *
@@ -127,12 +127,24 @@ static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
 /* The last module the probe looked up, and the first lines of faulthandler's dump. */
 static const char *describe(apr_pool_t *p, si_probe *probe, int signal_number)
 {
-    const char *module = "?", *script = "?", *fatal = NULL;
+    const char *module = "?", *script = "?", *fatal = NULL, *failed_first = NULL;
     char *line, *state;
     char *text = apr_pstrmemdup(p, probe->report ? probe->report : "", probe->len);
+    apr_array_header_t *loading = apr_array_make(p, 8, sizeof(const char *));
     for (line = apr_strtok(text, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
-        if (strncmp(line, "import ", 7) == 0)
-            module = line + 7;
+        if (strncmp(line, "begin ", 6) == 0) {
+            APR_ARRAY_PUSH(loading, const char *) = line + 6;
+        }
+        else if (strncmp(line, "end ", 4) == 0 || strncmp(line, "fail ", 5) == 0) {
+            const char *name = strchr(line, ' ') + 1;
+            if (line[0] == 'f' && !failed_first)
+                failed_first = name;   /* the deepest failure is reported first */
+            while (loading->nelts > 0) {   /* a module may end without its inner ones */
+                const char *top = *(const char **)apr_array_pop(loading);
+                if (strcmp(top, name) == 0)
+                    break;
+            }
+        }
         else if (strncmp(line, "script ", 7) == 0)
             script = line + 7;
         else if (!fatal && strncmp(line, "Fatal Python error", 18) == 0)
@@ -140,6 +152,12 @@ static const char *describe(apr_pool_t *p, si_probe *probe, int signal_number)
         else if (fatal && strncmp(line, "  File ", 7) == 0 && !strstr(line, "<frozen "))
             fatal = apr_pstrcat(p, fatal, " /", line + 1, NULL);
     }
+    /* Died inside a module's loading, or else (memory corrupted by a failed initialization,
+     * noticed later) after the first module that failed to load. */
+    if (loading->nelts > 0)
+        module = APR_ARRAY_IDX(loading, loading->nelts - 1, const char *);
+    else if (failed_first)
+        module = apr_pstrcat(p, failed_first, " (whose loading failed before the crash)", NULL);
     return apr_psprintf(p, "importing %s (for %s) killed a probe process with signal %d (%s)%s%s",
                         module, script, signal_number, strsignal(signal_number),
                         fatal ? SI_PROBE_STACK : "", fatal ? fatal : "");

@@ -192,7 +192,7 @@ static int run_app(si_request *req)
         return app_failed(req, "timed out while its script was imported");
     if (!app) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s) has "
-                      "no app: %s failed to load (SI0301 has the traceback)",
+                      "no app: %s failed to load (SI0301 or SI0303 says why)",
                       interp->pool->name, interp->index, r->uri, req->mount->label,
                       req->mount->script);
         return HTTP_INTERNAL_SERVER_ERROR;

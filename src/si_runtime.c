@@ -4,6 +4,8 @@
 #include "si_module.h"
 #include "si_pool.h"
 #include "si_maint.h"
+#include "si_extpath.h"
+#include "si_app.h"
 
 #include <unistd.h>
 
@@ -71,6 +73,15 @@ static void preload_shared_static_types(server_rec *s)
         PyErr_Clear();
     }
     Py_XDECREF(module);
+}
+
+static void install_extension_paths(server_rec *s, si_server_conf *conf)
+{
+    if (si_extpath_install(conf->python_path) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0215: the main interpreter's finder "
+                     "for extension inits could not be installed (%s); a cffi extension of a "
+                     "pool's virtualenv may fail to import", si_exception_text(s->process->pool));
+    }
 }
 
 typedef struct {
@@ -274,6 +285,7 @@ int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int repor
     PyThreadState *main_state = PyThreadState_Get();
     si_tstate_note_attached(main_state);
     preload_shared_static_types(s);
+    install_extension_paths(s, server_conf);
     /* The Python stack of a crash goes to the report too, whichever interpreter it is in. */
     char code[128];
     apr_snprintf(code, sizeof(code), "import faulthandler\n"
@@ -317,6 +329,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     rt->main_state = PyThreadState_Get();
     si_tstate_note_attached(rt->main_state);
     preload_shared_static_types(s);
+    install_extension_paths(s, conf);
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);

@@ -250,3 +250,9 @@ void si_tstate_free_threads(void)
     }
     pthread_mutex_unlock(&all_threads_lock);
 }
+
+PyInterpreterState *si_tstate_published_interp(void)
+{
+    PyThreadState *state = this_thread ? atomic_load(&this_thread->bound) : NULL;
+    return state ? PyThreadState_GetInterpreter(state) : NULL;
+}

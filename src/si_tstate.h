@@ -72,6 +72,10 @@ PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg);
  * those that are not their owner thread's gilstate binding.  Returns how many remain. */
 int si_tstate_reap(si_tstate_registry *reg, int all);
 
+/* The interpreter of the state this thread published last (NULL: none): the one it runs for,
+ * even while CPython has swapped in a state of another (an extension's init). */
+PyInterpreterState *si_tstate_published_interp(void);
+
 /* Frees the thread records; after every thread that used us has exited. */
 void si_tstate_free_threads(void);
 

@@ -151,7 +151,8 @@ class Httpd:
             try:
                 requests.get(self.url("/"), timeout=2)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Listening, but still starting (the parent probes pools' imports first).
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("httpd did not answer within %ss:\n%s" % (timeout,

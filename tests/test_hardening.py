@@ -237,7 +237,9 @@ SubinterpScriptAlias /listener {apps}/threads/queue_listener.py pool=listener
 
 
 class TestLazyImportRetries:
+    # The scripts count their imports; the start-up probe would import them once more.
     CONFIG = """
+SubinterpImportProbe Off
 SubinterpPool lazy interpreters=1 preload=off request-timeout=1
 SubinterpScriptAlias /flaky {root}/scripts/flaky.py pool=lazy
 SubinterpScriptAlias /slowstart {root}/scripts/slowstart.py pool=lazy

@@ -81,3 +81,31 @@ def test_the_same_extension_serves_from_the_main_interpreter(extension_dir):
     with running(make_root("probe-main"), config(extension_dir, gil="main")) as server:
         assert server.get("/bad").text == "crashy loaded 1"
         assert "SI0305" not in server.log_text()
+
+
+class TestCffiExtensionFromAPoolVirtualenv:
+    """brotlicffi's init runs in the main interpreter (CPython 3.13 runs every extension init
+    there) and imports _cffi_backend, which only the pool's virtualenv has (si_extpath.c).
+    Before: gil=own crashed every child at start-up, gil=shared failed to import."""
+    VENV = os.path.join(os.path.dirname(APPS), os.pardir, ".venv")
+    CONFIG = """
+SubinterpPool own interpreters=1 virtualenv=%(venv)s
+SubinterpPool legacy gil=shared interpreters=1 virtualenv=%(venv)s
+SubinterpScriptAlias /own {apps}/brotli_app.py pool=own
+SubinterpScriptAlias /legacy {apps}/brotli_app.py pool=legacy
+<Directory "{apps}">
+    Require all granted
+</Directory>
+""" % {"venv": os.path.normpath(VENV)}
+    EXPECTED_LOG = [r"SI0303: pool own: (brotlicffi\.)?_brotlicffi \(imported by "
+                    r".*brotli_app.py for mount /own\) refuses to load in own-GIL "
+                    r"sub-interpreters"]
+
+    def test_gil_shared_imports_it(self, httpd):
+        assert httpd.get("/legacy").text == "brotli ok"
+
+    def test_gil_own_refuses_it_cleanly(self, httpd):
+        assert httpd.get("/own").status_code == 500
+        httpd.expect_log(r"SI0302: pool own interpreter 0: /own")
+        log = httpd.log_text()
+        assert "SI0305" not in log and "exit signal" not in log

@@ -1,0 +1,123 @@
+/* si_extpath.c — pools' paths for extension inits run in the main interpreter (see the header).
+ *
+ * Isolation: a module found this way is loaded into the main interpreter (that is where CPython
+ * runs the init) and stays in its sys.modules, so a gil=main pool that later imports the same
+ * top-level name gets that copy.  Nothing else changes: the finder answers only during an init
+ * made for another interpreter, never for the main interpreter's own imports, and only from the
+ * paths of the pool that interpreter belongs to.  docs/compatibility.md says so.
+ */
+#include "si_extpath.h"
+#include "si_tstate.h"
+
+#include <pthread.h>
+
+typedef struct {
+    PyInterpreterState *interp;
+    si_pool_conf *conf;
+} si_interp_pool;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static si_interp_pool *known;          /* malloc'd; every thread may register */
+static int known_count, known_capacity;
+static apr_array_header_t *global_paths;   /* set once, before any interpreter exists */
+
+void si_extpath_register(PyInterpreterState *interp, si_pool_conf *conf)
+{
+    pthread_mutex_lock(&lock);
+    if (known_count == known_capacity) {
+        int capacity = known_capacity ? 2 * known_capacity : 16;
+        si_interp_pool *grown = realloc(known, capacity * sizeof(*grown));
+        if (grown) {
+            known = grown;
+            known_capacity = capacity;
+        }
+    }
+    if (known_count < known_capacity)
+        known[known_count++] = (si_interp_pool){.interp = interp, .conf = conf};
+    pthread_mutex_unlock(&lock);
+}
+
+void si_extpath_unregister(PyInterpreterState *interp)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < known_count; i++)
+        if (known[i].interp == interp) {
+            known[i] = known[--known_count];
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+}
+
+static si_pool_conf *pool_of(PyInterpreterState *interp)
+{
+    si_pool_conf *conf = NULL;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < known_count && !conf; i++)
+        if (known[i].interp == interp)
+            conf = known[i].conf;
+    pthread_mutex_unlock(&lock);
+    return conf;
+}
+
+static int append_path(PyObject *list, const char *path)
+{
+    PyObject *item = PyUnicode_DecodeFSDefault(path);
+    int rc = item ? PyList_Append(list, item) : -1;
+    Py_XDECREF(item);
+    return rc;
+}
+
+PyObject *si_extpath_paths(PyObject *module, PyObject *unused)
+{
+    /* CPython swapped in a main-interpreter state for the init; our record of this thread's
+     * binding still names the interpreter that asked for the import. */
+    PyInterpreterState *origin = si_tstate_published_interp();
+    if (!origin || origin == PyInterpreterState_Get())
+        Py_RETURN_NONE;
+    si_pool_conf *conf = pool_of(origin);
+    if (!conf)
+        Py_RETURN_NONE;
+    PyObject *paths = PyList_New(0);
+    for (int i = 0; paths && i < conf->python_path->nelts; i++)
+        if (append_path(paths, APR_ARRAY_IDX(conf->python_path, i, const char *)) < 0)
+            Py_CLEAR(paths);
+    if (paths && conf->virtualenv) {
+        char site[4096];
+        apr_snprintf(site, sizeof(site), "%s/lib/python%d.%d/site-packages", conf->virtualenv,
+                     PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        if (append_path(paths, site) < 0)
+            Py_CLEAR(paths);
+    }
+    for (int i = 0; paths && global_paths && i < global_paths->nelts; i++)
+        if (append_path(paths, APR_ARRAY_IDX(global_paths, i, const char *)) < 0)
+            Py_CLEAR(paths);
+    return paths;
+}
+
+int si_extpath_install(apr_array_header_t *global_path)
+{
+    global_paths = global_path;
+    static const char code[] =
+        "import sys\n"
+        "def _finder():\n"
+        "    import importlib.machinery, _subinterp\n"
+        "    class PoolPathsForExtensionInit:\n"
+        "        '''mod_subinterp: finds what an extension init imports for a pool (see\n"
+        "        docs/compatibility.md); answers only while CPython runs such an init here.'''\n"
+        "        @staticmethod\n"
+        "        def find_spec(name, path=None, target=None):\n"
+        "            if path is not None:\n"
+        "                return None\n"
+        "            paths = _subinterp._pool_paths_for_extension_init()\n"
+        "            if not paths:\n"
+        "                return None\n"
+        "            return importlib.machinery.PathFinder.find_spec(name, paths)\n"
+        "    return PoolPathsForExtensionInit\n"
+        "sys.meta_path.append(_finder())\n"
+        "del _finder\n";
+    PyObject *main = PyImport_AddModule("__main__");
+    PyObject *globals = main ? PyModule_GetDict(main) : NULL;
+    PyObject *rv = globals ? PyRun_String(code, Py_file_input, globals, globals) : NULL;
+    Py_XDECREF(rv);
+    return rv ? 0 : -1;
+}
