@@ -4,6 +4,9 @@
  * __file__, __spec__, relative imports from the script's directory, cached bytecode.
  */
 #include "si_app.h"
+#include "si_request.h"
+
+#include <string.h>
 
 /* Apache truncates one log entry at MAX_STRING_LEN (8 KiB); keep a traceback well inside it. */
 #define SI_TRACEBACK_HEAD 1500
@@ -130,6 +133,67 @@ int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_
     Py_DECREF(args);
     Py_XDECREF(rv);
     return rv ? 0 : -1;
+}
+
+/* Signals belong to Apache: CPython refuses signal.signal() outside the main interpreter's main
+ * thread (an app that registers one at import would fail to load), and in the main interpreter
+ * (gil=main) it would replace Apache's own handlers.  As mod_wsgi's WSGIRestrictSignal does, the
+ * registration is ignored, with a warning naming the module and the signal. */
+static const char restrict_signals_source[] =
+    "def restrict(signal, sys, ignored):\n"
+    "    def signal_(signalnum, handler):\n"
+    "        caller_globals = sys._getframe(1).f_globals\n"
+    "        caller = caller_globals.get('__file__') or caller_globals.get('__name__', '?')\n"
+    "        ignored(int(signalnum), caller)\n"
+    "        return signal.getsignal(signalnum)\n"
+    "    signal.signal = signal_\n";
+
+PyObject *si_app_signal_ignored(PyObject *module, PyObject *args)
+{
+    int signum;
+    const char *caller;
+    if (!PyArg_ParseTuple(args, "is", &signum, &caller))
+        return NULL;
+    si_module_state *st = PyModule_GetState(module);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, st && st->log_server ? st->log_server : NULL,
+                 "SI0320: %s registered a handler for signal %d (%s); ignored: signals belong "
+                 "to Apache", caller, signum, strsignal(signum));
+    Py_RETURN_NONE;
+}
+
+static int restrict_signals(PyObject *module)
+{
+    PyObject *globals = PyDict_New(), *code = NULL, *rv = NULL, *signal = NULL, *sys = NULL;
+    PyObject *ignored = NULL, *done = NULL;
+    if (globals
+        && (code = Py_CompileString(restrict_signals_source, "<mod_subinterp signals>",
+                                    Py_file_input))
+        && (rv = PyEval_EvalCode(code, globals, globals))
+        && (signal = PyImport_ImportModule("signal")) && (sys = PyImport_ImportModule("sys"))
+        && (ignored = PyObject_GetAttrString(module, "_signal_ignored")))
+        done = PyObject_CallFunctionObjArgs(PyDict_GetItemString(globals, "restrict"), signal,
+                                            sys, ignored, NULL);
+    Py_XDECREF(done);
+    Py_XDECREF(ignored);
+    Py_XDECREF(sys);
+    Py_XDECREF(signal);
+    Py_XDECREF(rv);
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    return done ? 0 : -1;
+}
+
+int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_conf *pool)
+{
+    st->log_server = pool->server;
+    PyObject *out = si_errors_stream_new(st, pool->server, APLOG_NOTICE);
+    PyObject *err = out ? si_errors_stream_new(st, pool->server, APLOG_ERR) : NULL;
+    int rc = err && PySys_SetObject("stdout", out) == 0 && PySys_SetObject("stderr", err) == 0
+             && PySys_SetObject("__stdout__", out) == 0 && PySys_SetObject("__stderr__", err) == 0
+             ? restrict_signals(module) : -1;
+    Py_XDECREF(out);
+    Py_XDECREF(err);
+    return rc;
 }
 
 PyObject *si_app_load(si_mount_conf *mount)

@@ -32,6 +32,7 @@ void *si_config_create_server(apr_pool_t *p, server_rec *s)
     conf->python_path = apr_array_make(p, 2, sizeof(const char *));
     conf->reloading = SI_UNSET;
     conf->probe = SI_UNSET;
+    conf->utf8 = SI_UNSET;
     return conf;
 }
 
@@ -50,6 +51,7 @@ void *si_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     conf->python_home = base->python_home;
     conf->python_path = base->python_path;
     conf->probe = base->probe;
+    conf->utf8 = base->utf8;
     return conf;
 }
 
@@ -124,6 +126,7 @@ static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, co
     pool->gil = SI_GIL_OWN;
     pool->python_path = apr_array_make(p, 2, sizeof(const char *));
     pool->queue_timeout = apr_time_from_sec(30);
+    pool->daemon_threads = 1;
     pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
     return pool;
 }
@@ -195,11 +198,17 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
             return apr_psprintf(cmd->pool, "SI0102: option preload=%s: expected on or off", value);
         pool->lazy = strcmp(value, "off") == 0;
     }
+    else if (strcmp(key, "daemon-threads") == 0) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return apr_psprintf(cmd->pool, "SI0102: option daemon-threads=%s: expected on or "
+                                "off", value);
+        pool->daemon_threads = strcmp(value, "on") == 0;
+    }
     else {
         return apr_psprintf(cmd->pool,
                             "SI0101: unknown option '%s' (known: interpreters, gil, python-path, "
                             "virtualenv, max-active, queue-timeout, request-timeout, "
-                            "max-requests, preload)", key);
+                            "max-requests, preload, daemon-threads)", key);
     }
     return NULL;
 }
@@ -311,6 +320,15 @@ static const char *cmd_import_probe(cmd_parms *cmd, void *dummy, int on)
     if (err)
         return err;
     si_server_config(cmd->server)->probe = on;
+    return NULL;
+}
+
+static const char *cmd_python_utf8(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err)
+        return err;
+    si_server_config(cmd->server)->utf8 = on;
     return NULL;
 }
 
@@ -490,6 +508,9 @@ const command_rec si_directives[] = {
     AP_INIT_FLAG("SubinterpImportProbe", cmd_import_probe, NULL, RSRC_CONF,
                  "On (default): try each pool's start-up imports in a throwaway process first, "
                  "and load no pool whose imports crash it"),
+    AP_INIT_FLAG("SubinterpPythonUTF8", cmd_python_utf8, NULL, RSRC_CONF,
+                 "On (default): Python's UTF-8 mode (PEP 540/686), whatever Apache's locale; "
+                 "Off: text encodings follow the locale"),
     AP_INIT_TAKE1("SubinterpPythonHome", cmd_python_home, NULL, RSRC_CONF,
                   "sys.prefix of the embedded Python runtime"),
     AP_INIT_TAKE1("SubinterpPythonPath", cmd_python_path, NULL, RSRC_CONF,
@@ -572,6 +593,32 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
     return 0;
 }
 
+/* Every gil=main pool of a child runs in the one main interpreter: pools of two virtual hosts
+ * then share sys.modules, so site A's `common.py` can be site B's.  Said at start-up (and by
+ * apachectl -t), since nothing fails until a name collides. */
+static void warn_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
+{
+    si_pool_conf *first = NULL;
+    apr_array_header_t *pools = si_config_all_pools(p, main_server);
+    for (int i = 0; i < pools->nelts; i++) {
+        si_pool_conf *pool = APR_ARRAY_IDX(pools, i, si_pool_conf *);
+        if (pool->gil != SI_GIL_MAIN)
+            continue;
+        if (!first) {
+            first = pool;
+        }
+        else if (pool->server != first->server) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->server, "SI0113: gil=main pools "
+                         "%s (%s) and %s (%s) belong to different virtual hosts but share the "
+                         "main interpreter, and with it sys.modules: modules of the same name "
+                         "collide (one site imports the other's). Give them distinct module "
+                         "names, or serve one of them with gil=shared", first->name,
+                         first->defined_at, pool->name, pool->defined_at);
+            return;
+        }
+    }
+}
+
 apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
 {
     apr_status_t status = APR_SUCCESS;
@@ -615,6 +662,8 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             pool->reloading = conf->reloading == 1;
         }
     }
+    if (status == APR_SUCCESS)
+        warn_shared_main_interpreter(p, main_server);
     return status;
 }
 

@@ -38,6 +38,7 @@ typedef struct si_pool_conf {
     apr_interval_time_t request_timeout;  /* 0: off */
     int max_requests;                /* 0: off */
     int lazy;                        /* preload=off: import apps on first use */
+    int daemon_threads;              /* daemon-threads=on (default): gil=own allows them */
     int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
                                       * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
@@ -81,6 +82,7 @@ typedef struct {
     const char *python_home;
     apr_array_header_t *python_path; /* const char * */
     int probe;                       /* SubinterpImportProbe, -1 unset (on) */
+    int utf8;                        /* SubinterpPythonUTF8, -1 unset (on) */
 } si_server_conf;
 
 /* Forwarded-header groups (si_proxy.c); a directory trusts a set of them. */

@@ -3,7 +3,9 @@
  * PEP 3333 makes wsgi.errors a text stream.  What a write() completes (up to its last newline)
  * becomes one log entry, so a logging record with its traceback -- which logging.StreamHandler
  * writes in one call -- stays one entry; a partial line waits for its end, flush() or the end of
- * the request.  The text is the app's own, so it carries no SI code: it is logged at level
+ * the request.  The same type serves as each interpreter's sys.stdout (level notice, which
+ * Apache always logs) and sys.stderr (error), against the request the writing thread runs, if
+ * any, else the server of the pool.  The text is the app's own, so it carries no SI code: it is logged at level
  * error, tagged with the client of the request.
  */
 #include "si_request.h"
@@ -15,25 +17,32 @@ typedef struct {
     si_request *req;             /* NULL once the request is over */
     server_rec *server;          /* for writes after the request ended */
     PyObject *pending;           /* str: a line not yet ended, or NULL */
+    int level;                   /* APLOG_ERR; APLOG_NOTICE for sys.stdout */
+    int is_stream;               /* sys.stdout/stderr: logs against whatever request this
+                                  * thread runs in this interpreter */
 } si_errors;
+
+/* A partial line longer than this is logged as it is: a line never grows without bound. */
+#define SI_PENDING_MAX 8192
 
 /* Logging with r allocates from r->pool (ErrorLogFormat, log ids): only inside the request's
  * I/O guard, or on the request's own thread once app threads are shut out (detach). */
 static void log_line(si_errors *self, const char *text, Py_ssize_t len)
 {
-    si_request *req = self->req;
+    si_request *req = self->is_stream ? si_request_running_here() : self->req;
+    int level = self->level;
     if (req && req->io_ended && req->thread_ident == PyThread_get_thread_ident()) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "%.*s", (int)len, text);
+        ap_log_rerror(APLOG_MARK, level, 0, req->r, "%.*s", (int)len, text);
         return;
     }
     if (req && si_request_io_begin(req) == 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "%.*s", (int)len, text);
+        ap_log_rerror(APLOG_MARK, level, 0, req->r, "%.*s", (int)len, text);
         si_request_io_end(req);
         return;
     }
     if (req)
         PyErr_Clear();   /* ended meanwhile: the line still goes to the server's log */
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, self->server, "%.*s", (int)len, text);
+    ap_log_error(APLOG_MARK, level, 0, self->server, "%.*s", (int)len, text);
 }
 
 /* Logs the complete lines of self->pending as one entry (all of it when `all`), keeping the
@@ -81,7 +90,7 @@ static PyObject *errors_write(si_errors *self, PyObject *text)
     else {
         self->pending = Py_NewRef(text);
     }
-    if (emit(self, 0) < 0)
+    if (emit(self, self->pending && PyUnicode_GET_LENGTH(self->pending) > SI_PENDING_MAX) < 0)
         return NULL;
     return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text));
 }
@@ -166,6 +175,21 @@ PyObject *si_errors_new(si_request *req)
     self->req = req;
     self->server = req->r->server;
     self->pending = NULL;
+    self->level = APLOG_ERR;
+    self->is_stream = 0;
+    return (PyObject *)self;
+}
+
+PyObject *si_errors_stream_new(si_module_state *st, server_rec *server, int level)
+{
+    si_errors *self = PyObject_New(si_errors, st->errors_type);
+    if (!self)
+        return NULL;
+    self->req = NULL;
+    self->server = server;
+    self->pending = NULL;
+    self->level = level;
+    self->is_stream = 1;
     return (PyObject *)self;
 }
 

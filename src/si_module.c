@@ -1,6 +1,7 @@
 /* si_module.c — the `_subinterp` module: definition, state, exec slot (see si_module.h). */
 #include "si_module.h"
 #include "si_extpath.h"
+#include "si_app.h"
 
 static int module_exec(PyObject *module)
 {
@@ -73,6 +74,8 @@ static void module_free(void *module)
 static PyMethodDef module_methods[] = {
     {"_pool_paths_for_extension_init", si_extpath_paths, METH_NOARGS,
      "the paths of the pool an extension's init runs for in the main interpreter, or None"},
+    {"_signal_ignored", si_app_signal_ignored, METH_VARARGS,
+     "logs that a module's signal.signal() call was ignored (SI0320)"},
     {NULL},
 };
 

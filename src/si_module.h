@@ -67,6 +67,7 @@ typedef struct {
     PyObject *wsgi_version_value;       /* (1, 0) */
     PyObject *version_value;            /* SI_VERSION as str */
     PyObject *server_software;          /* Apache's banner, made on first use */
+    server_rec *log_server;             /* the server_rec of the pool this interpreter serves */
 #define SI_DECLARE_KEY(field, text) PyObject *field;
     SI_ENVIRON_KEYS(SI_DECLARE_KEY)
 #undef SI_DECLARE_KEY

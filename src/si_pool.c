@@ -45,17 +45,20 @@ apr_time_t si_pool_scripts_mtime(si_pool *pool)
     return newest;
 }
 
-static PyStatus new_interpreter(si_gil_mode gil, PyThreadState **state)
+static PyStatus new_interpreter(si_pool_conf *conf, PyThreadState **state)
 {
     PyInterpreterConfig config = {0};
-    if (gil == SI_GIL_OWN) {
+    if (conf->gil == SI_GIL_OWN) {
         /* Public fields only; OWN_GIL requires its own obmalloc, which requires the
          * multi-interpreter extension check.  No fork/exec in a threaded server's child. */
         config.use_main_obmalloc = 0;
         config.allow_fork = 0;
         config.allow_exec = 0;
         config.allow_threads = 1;
-        config.allow_daemon_threads = 0;
+        /* Sentry, OpenTelemetry and logging's QueueListener start daemon threads at import.
+         * Ending an interpreter that still runs one is handled (si_instance_end: atexit, then
+         * parked), so they are allowed unless daemon-threads=off. */
+        config.allow_daemon_threads = conf->daemon_threads;
         config.check_multi_interp_extensions = 1;
         config.gil = PyInterpreterConfig_OWN_GIL;
     }
@@ -161,6 +164,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     si_pool_conf *conf = slot->pool->conf;
     inst->module = si_module_import(&inst->st);
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
+        || si_app_prepare_interpreter(inst->module, inst->st, conf) < 0
         || si_app_prepare_path(ptemp, global_path, conf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0203: pool %s interpreter %d: set-up "
                      "failed: %s", conf->name, slot->index, si_exception_text(ptemp));
@@ -225,7 +229,7 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
         return inst;
     }
     PyThreadState *state = NULL;
-    PyStatus status = new_interpreter(conf->gil, &state);
+    PyStatus status = new_interpreter(conf, &state);
     if (PyStatus_Exception(status) || !state) {
         if (PyThreadState_GetUnchecked() != main_state) {
             if (PyThreadState_GetUnchecked())

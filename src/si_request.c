@@ -27,6 +27,14 @@ static void sleep_without_gil(void)
     si_tstate_resume(state);
 }
 
+si_request *si_request_running_here(void)
+{
+    si_request *req = running_here;
+    if (!req || req->instance->registry.interp != PyInterpreterState_Get())
+        return NULL;
+    return req;
+}
+
 int si_request_io_begin(si_request *req)
 {
     unsigned long me = PyThread_get_thread_ident();

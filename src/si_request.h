@@ -87,6 +87,11 @@ void si_input_detach(PyObject *input);
 
 /* wsgi.errors (si_errors.c) */
 PyObject *si_errors_new(si_request *req);
+/* sys.stdout / sys.stderr of an interpreter: lines go to server's error log at `level`, or to
+ * the request the writing thread runs in this interpreter. */
+PyObject *si_errors_stream_new(si_module_state *st, server_rec *server, int level);
+/* The innermost request this thread runs in the current interpreter, or NULL. */
+si_request *si_request_running_here(void);
 void si_errors_detach(PyObject *errors);   /* flushes a partial line first */
 
 /* start_response and the body (si_response.c) */

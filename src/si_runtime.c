@@ -38,6 +38,18 @@ static int initialize_python(server_rec *s, si_server_conf *conf)
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: registering _subinterp failed");
         return -1;
     }
+    /* Apache's children run in the C locale, where Python's text I/O would be ASCII: open() of a
+     * UTF-8 file or print("café") would fail.  UTF-8 mode (PEP 540, the default from 3.15 by
+     * PEP 686) makes file, stream and os-level encodings UTF-8 whatever the locale. */
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.utf8_mode = conf->utf8 != 0;
+    PyStatus prestatus = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(prestatus)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: Python could not be pre-initialized: "
+                     "%s", prestatus.err_msg ? prestatus.err_msg : "unknown error");
+        return -1;
+    }
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0;    /* signals belong to Apache */
@@ -337,12 +349,21 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
             si_interp *slot = &pool->interps[k];
             si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
                                                            conf->python_path));
-            ready += slot->current != NULL;
         }
         pool->conf->runtime = pool;
     }
     PyEval_SaveThread();
     warm_up(pchild, s, rt->pools);
+    /* Ready means serving every app: one whose import failed answers 500 (SI0301). */
+    int failed = 0;
+    for (int i = 0; i < rt->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        for (int k = 0; k < pool->count; k++) {
+            si_instance *inst = pool->interps[k].current;
+            ready += inst && inst->apps_failed == 0;
+            failed += !inst || inst->apps_failed > 0;
+        }
+    }
     rt->started = started;
     runtime = rt;
     /* Registered before the maintenance thread's pre-cleanup, run after it. */
@@ -351,8 +372,9 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0208: the maintenance thread could not "
                      "start: no recycling, reloading or request timeouts in this child");
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "SI0200: child %" APR_PID_T_FMT ": Python %s, "
-                 "%d pool(s), %d of %u interpreter(s) ready in %" APR_TIME_T_FMT " ms", getpid(),
-                 Py_GetVersion(), rt->pools->nelts, ready, slots,
+    ap_log_error(APLOG_MARK, failed ? APLOG_WARNING : APLOG_INFO, 0, s, "SI0200: child %"
+                 APR_PID_T_FMT ": Python %s, %d pool(s), %d of %u interpreter(s) ready, %d "
+                 "failed (an app did not load: SI0301/SI0303/SI0305) in %" APR_TIME_T_FMT " ms",
+                 getpid(), Py_GetVersion(), rt->pools->nelts, ready, slots, failed,
                  apr_time_as_msec(apr_time_now() - started));
 }

@@ -11,6 +11,7 @@ typedef struct {
     int index;
     apr_uint64_t generation, served, recycles;
     int active, ready;
+    int failed;                     /* an app of the pool failed to import in it (SI0301) */
     double avg_ms;
 } slot_snapshot;
 
@@ -36,6 +37,7 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
             slot_snapshot *ss = &ps->slots[k];
             ss->index = k;
             ss->ready = slot->current != NULL;
+            ss->failed = slot->current && slot->current->apps_failed > 0;
             ss->generation = slot->current ? slot->current->generation : 0;
             ss->active = slot->active;
             ss->served = slot->served;
@@ -102,10 +104,11 @@ static const char *label(apr_pool_t *p, const char *s)
     return out;
 }
 
-/* "failed": the pool's imports killed the start-up probe (SI0305), so it was never loaded. */
+/* "failed": the pool's imports killed the start-up probe (SI0305), so it was never loaded, or
+ * an app of the pool failed to import in that interpreter (SI0301/SI0303). */
 static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
 {
-    return pool->conf->probe_failure ? "failed" : ss->ready ? "ready" : "down";
+    return pool->conf->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
 }
 
 /* Allocates from the page's request pool: the child's pool is never allocated from by request

@@ -1,0 +1,94 @@
+"""Real apps behave as under mod_wsgi and gunicorn: UTF-8 text, daemon threads, signal handlers
+registered at import, print() and stderr in Apache's error log, failed imports reported as
+failed, and a warning where gil=main pools of two sites share the main interpreter."""
+import pytest
+
+from harness import Httpd, running
+
+DIRECTORY = """
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
+
+
+@pytest.mark.parametrize("gil", ["own", "main"])
+def test_utf8_text_stdout_stderr_logging_and_signals(scratch, gil):
+    config = DIRECTORY + """
+SubinterpPool text gil=%s interpreters=1
+SubinterpScriptAlias /text {apps}/text_io.py pool=text
+""" % gil
+    expected = [r"stderr: na", r"WARNING:root:logging: "]
+    with running(scratch, config, expected) as server:
+        r = server.get("/text")
+        assert r.status_code == 200, r.text
+        info = r.json()
+        assert info["fs"] == "utf-8" and info["utf8_mode"] == 1
+        assert info["preferred"].lower() in ("utf-8", "utf8")
+        assert info["roundtrip"] is True
+        assert info["sigterm_is_ours"] is False      # the app's handler was not installed
+        # print() at notice (Apache always logs it), stderr and logging at error, each
+        # tagged with the request's client.  Apache writes bytes beyond ASCII as \xNN.
+        client = r"\[client 127\.0\.0\.1:\d+\] "
+        assert server.wait_log(r"\[subinterp:notice\] .*" + client + r"stdout: caf\\xc3\\xa9")
+        assert server.wait_log(r"\[subinterp:error\] .*" + client + r"stderr: na\\xc3\\xafve")
+        assert server.wait_log(client + r"WARNING:root:logging: \\xc3\\xbcber")
+        assert server.wait_log(r"SI0320: .*/text_io\.py registered a handler for signal 15 "
+                               r"\(Terminated\); ignored", start=0)
+
+
+def test_utf8_mode_can_be_turned_off(scratch):
+    config = DIRECTORY + """
+SubinterpPythonUTF8 Off
+SubinterpPool text interpreters=1
+SubinterpScriptAlias /env {apps}/environ.py pool=text
+SubinterpScriptAlias /text {apps}/text_io.py pool=text
+"""
+    with running(scratch, config, [r"stderr: ", r"WARNING:root:", r"SI0401"]) as server:
+        # The C locale of Apache's children: ASCII text I/O, so the app's non-ASCII file fails.
+        assert server.get("/text").status_code == 500
+
+
+def test_daemon_threads_are_allowed_in_own_gil_pools(scratch):
+    config = DIRECTORY + """
+SubinterpPool listener interpreters=1
+SubinterpScriptAlias /listener {apps}/threads/queue_listener.py pool=listener
+SubinterpPool strict interpreters=1 daemon-threads=off
+SubinterpScriptAlias /strict {apps}/threads/queue_listener.py pool=strict
+"""
+    expected = [r"SI0301: pool strict", r"SI0302: pool strict", r"SI0200: .* 1 failed"]
+    with running(scratch, config, expected) as server:
+        assert server.get("/listener").text == "generation 0"
+        assert server.get("/strict").status_code == 500
+        server.expect_log(r"daemon threads are disabled")
+
+
+def test_a_failed_import_is_failed_not_ready(scratch):
+    config = DIRECTORY + """
+SubinterpPool broken interpreters=2
+SubinterpScriptAlias /broken {apps}/broken_import.py pool=broken
+SubinterpScriptAlias /hello {apps}/hello.py
+<Location /si-status>
+    SetHandler subinterp-status
+</Location>
+"""
+    with running(scratch, config, [r"SI0301", r"SI0200: .* 2 failed"]) as server:
+        pools = {p["name"]: p for p in server.get("/si-status?json").json()["pools"]}
+        assert [i["state"] for i in pools["broken"]["interpreters"]] == ["failed", "failed"]
+        assert server.wait_log(r"SI0200: child \d+: .*, \d+ of \d+ interpreter\(s\) ready, "
+                               r"2 failed", start=0)
+
+
+def test_gil_main_pools_of_two_sites_are_warned_about(scratch):
+    config = DIRECTORY + """
+SubinterpPool a gil=main
+SubinterpScriptAlias /a {apps}/hello.py pool=a
+<VirtualHost 127.0.0.1:{port}>
+    ServerName other.test
+    SubinterpPool b gil=main
+    SubinterpScriptAlias /b {apps}/hello.py pool=b
+</VirtualHost>
+"""
+    rc, out = Httpd(scratch, config).configtest()
+    assert rc == 0, out
+    assert "SI0113: gil=main pools a" in out and "share the main interpreter" in out, out
