@@ -187,7 +187,9 @@ int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_co
 {
     st->log_server = pool->server;
     PyObject *out = si_errors_stream_new(st, pool->server, APLOG_NOTICE);
-    PyObject *err = out ? si_errors_stream_new(st, pool->server, APLOG_ERR) : NULL;
+    /* stderr carries warnings (the warnings module), logging's last resort and unraisable
+     * exceptions: warn, not error, which wsgi.errors and our own failures use. */
+    PyObject *err = out ? si_errors_stream_new(st, pool->server, APLOG_WARNING) : NULL;
     int rc = err && PySys_SetObject("stdout", out) == 0 && PySys_SetObject("stderr", err) == 0
              && PySys_SetObject("__stdout__", out) == 0 && PySys_SetObject("__stderr__", err) == 0
              ? restrict_signals(module) : -1;

@@ -340,6 +340,15 @@ static const char *cmd_python_home(cmd_parms *cmd, void *dummy, const char *dir)
     if (!is_directory(cmd->temp_pool, dir))
         return apr_psprintf(cmd->pool, "SI0103: SubinterpPythonHome: directory '%s' does not "
                             "exist", dir);
+    /* The mod_wsgi habit (WSGIPythonHome pointing at a venv) would start Apache and then fail
+     * every request: a venv is no Python installation. */
+    apr_finfo_t finfo;
+    if (apr_stat(&finfo, apr_pstrcat(cmd->temp_pool, dir, "/pyvenv.cfg", NULL), APR_FINFO_TYPE,
+                 cmd->temp_pool) == APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "SI0114: SubinterpPythonHome %s is a virtualenv (it has "
+                            "pyvenv.cfg), not a Python installation: remove SubinterpPythonHome "
+                            "and write virtualenv=%s on the SubinterpPool that serves the app",
+                            dir, dir);
     si_server_config(cmd->server)->python_home = apr_pstrdup(cmd->pool, dir);
     return NULL;
 }

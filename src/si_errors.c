@@ -4,7 +4,7 @@
  * becomes one log entry, so a logging record with its traceback -- which logging.StreamHandler
  * writes in one call -- stays one entry; a partial line waits for its end, flush() or the end of
  * the request.  The same type serves as each interpreter's sys.stdout (level notice, which
- * Apache always logs) and sys.stderr (error), against the request the writing thread runs, if
+ * Apache always logs) and sys.stderr (warn), against the request the writing thread runs, if
  * any, else the server of the pool.  The text is the app's own, so it carries no SI code: it is logged at level
  * error, tagged with the client of the request.
  */
@@ -17,7 +17,7 @@ typedef struct {
     si_request *req;             /* NULL once the request is over */
     server_rec *server;          /* for writes after the request ended */
     PyObject *pending;           /* str: a line not yet ended, or NULL */
-    int level;                   /* APLOG_ERR; APLOG_NOTICE for sys.stdout */
+    int level;                   /* APLOG_ERR; sys.stdout APLOG_NOTICE, sys.stderr APLOG_WARNING */
     int is_stream;               /* sys.stdout/stderr: logs against whatever request this
                                   * thread runs in this interpreter */
 } si_errors;

@@ -374,7 +374,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
                      "start: no recycling, reloading or request timeouts in this child");
     ap_log_error(APLOG_MARK, failed ? APLOG_WARNING : APLOG_INFO, 0, s, "SI0200: child %"
                  APR_PID_T_FMT ": Python %s, %d pool(s), %d of %u interpreter(s) ready, %d "
-                 "failed (an app did not load: SI0301/SI0303/SI0305) in %" APR_TIME_T_FMT " ms",
+                 "failed (an app of theirs did not load) in %" APR_TIME_T_FMT " ms",
                  getpid(), Py_GetVersion(), rt->pools->nelts, ready, slots, failed,
                  apr_time_as_msec(apr_time_now() - started));
 }

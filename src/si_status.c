@@ -200,6 +200,17 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
             }
         }
     }
+    metric_header(r, "app_up", "gauge", "1 when every interpreter of the pool serves all its "
+                  "apps; 0 when an import failed or the pool was not loaded (SI0305).");
+    for (int i = 0; i < pools->nelts; i++) {
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+        int up = !ps->pool->conf->probe_failure;
+        for (int k = 0; k < ps->pool->count; k++)
+            up = up && ps->slots[k].ready && !ps->slots[k].failed;
+        ap_rprintf(r, "mod_subinterp_app_up{pool=\"%s\",vhost=\"%s\",pid=\"%" APR_PID_T_FMT
+                   "\"} %d\n", label(r->pool, ps->pool->name),
+                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, up);
+    }
     metric_header(r, "retired_interpreters", "gauge", "Replaced interpreters not yet ended.");
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);

@@ -27,11 +27,11 @@ SubinterpScriptAlias /text {apps}/text_io.py pool=text
         assert info["preferred"].lower() in ("utf-8", "utf8")
         assert info["roundtrip"] is True
         assert info["sigterm_is_ours"] is False      # the app's handler was not installed
-        # print() at notice (Apache always logs it), stderr and logging at error, each
+        # print() at notice (Apache always logs it), stderr and logging at warn, each
         # tagged with the request's client.  Apache writes bytes beyond ASCII as \xNN.
         client = r"\[client 127\.0\.0\.1:\d+\] "
         assert server.wait_log(r"\[subinterp:notice\] .*" + client + r"stdout: caf\\xc3\\xa9")
-        assert server.wait_log(r"\[subinterp:error\] .*" + client + r"stderr: na\\xc3\\xafve")
+        assert server.wait_log(r"\[subinterp:warn\] .*" + client + r"stderr: na\\xc3\\xafve")
         assert server.wait_log(client + r"WARNING:root:logging: \\xc3\\xbcber")
         assert server.wait_log(r"SI0320: .*/text_io\.py registered a handler for signal 15 "
                                r"\(Terminated\); ignored", start=0)
@@ -77,6 +77,11 @@ SubinterpScriptAlias /hello {apps}/hello.py
         assert [i["state"] for i in pools["broken"]["interpreters"]] == ["failed", "failed"]
         assert server.wait_log(r"SI0200: child \d+: .*, \d+ of \d+ interpreter\(s\) ready, "
                                r"2 failed", start=0)
+        metrics = server.get("/si-status?prometheus").text
+        assert 'mod_subinterp_app_up{pool="broken",' in metrics
+        up = {line.split('pool="')[1].split('"')[0]: line.rsplit(" ", 1)[1]
+              for line in metrics.splitlines() if line.startswith("mod_subinterp_app_up{")}
+        assert up["broken"] == "0" and set(v for k, v in up.items() if k != "broken") == {"1"}
 
 
 def test_gil_main_pools_of_two_sites_are_warned_about(scratch):
@@ -92,3 +97,13 @@ SubinterpScriptAlias /a {apps}/hello.py pool=a
     rc, out = Httpd(scratch, config).configtest()
     assert rc == 0, out
     assert "SI0113: gil=main pools a" in out and "share the main interpreter" in out, out
+
+
+def test_python_home_pointing_at_a_virtualenv_stops_start_up(scratch):
+    import os
+    import sys
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv")
+    assert os.path.exists(os.path.join(venv, "pyvenv.cfg")), sys.prefix
+    rc, out = Httpd(scratch, DIRECTORY + "SubinterpPythonHome %s\n" % venv +
+                    "SubinterpScriptAlias /h {apps}/hello.py\n").configtest()
+    assert rc != 0 and "SI0114" in out and "virtualenv=%s" % venv in out, out
