@@ -263,22 +263,24 @@ static const char *consequence(const si_mount_conf *script)
     return "it answers 500";
 }
 
-void si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r, si_mount_conf *mount,
-                             int index)
+const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r,
+                                    si_mount_conf *mount, int index)
 {
     const char *refuser = refusing_module(p);
     if (refuser) {
         const char *text = si_exception_text(p);
         const char *last = strrchr(text, '\n');
+        const char *why = apr_psprintf(p, "%s refuses own-GIL sub-interpreters", refuser);
         if (index == 0 || mount->kind == SI_SCRIPT_FILE)
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0303: pool %s: %s (imported by %s for "
                          "%s) refuses to load in own-GIL sub-interpreters; serve it from a pool "
                          "with gil=main (or gil=shared if it tolerates legacy sub-interpreters). "
                          "Until then %s. (%s)", mount->pool->name, refuser, mount->script,
                          mount->label, consequence(mount), last ? last + 1 : text);
-        return;
+        return why;
     }
     const char *text = si_exception_text(p);
+    const char *last = strrchr(text, '\n');
     if (r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
                       "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
@@ -287,6 +289,7 @@ void si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r, si_mo
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading %s "
                      "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
                      mount->label, consequence(mount), text);
+    return last ? last + 1 : text;
 }
 
 const char *si_exception_text(apr_pool_t *p)

@@ -314,21 +314,14 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dummy, int argc, char 
     return NULL;
 }
 
-static const char *cmd_import_probe(cmd_parms *cmd, void *dummy, int on)
+/* An On|Off directive of the main server only; cmd->info is the int field's offset in
+ * si_server_conf (the ap_set_flag_slot idiom, for server config). */
+static const char *cmd_global_flag(cmd_parms *cmd, void *dummy, int on)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     if (err)
         return err;
-    si_server_config(cmd->server)->probe = on;
-    return NULL;
-}
-
-static const char *cmd_python_utf8(cmd_parms *cmd, void *dummy, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err)
-        return err;
-    si_server_config(cmd->server)->utf8 = on;
+    *(int *)((char *)si_server_config(cmd->server) + (size_t)cmd->info) = on;
     return NULL;
 }
 
@@ -514,10 +507,12 @@ static const char *cmd_trusted_headers(cmd_parms *cmd, void *dirconf, const char
 }
 
 const command_rec si_directives[] = {
-    AP_INIT_FLAG("SubinterpImportProbe", cmd_import_probe, NULL, RSRC_CONF,
+    AP_INIT_FLAG("SubinterpImportProbe", cmd_global_flag,
+                 (void *)APR_OFFSETOF(si_server_conf, probe), RSRC_CONF,
                  "On (default): try each pool's start-up imports in a throwaway process first, "
                  "and load no pool whose imports crash it"),
-    AP_INIT_FLAG("SubinterpPythonUTF8", cmd_python_utf8, NULL, RSRC_CONF,
+    AP_INIT_FLAG("SubinterpPythonUTF8", cmd_global_flag,
+                 (void *)APR_OFFSETOF(si_server_conf, utf8), RSRC_CONF,
                  "On (default): Python's UTF-8 mode (PEP 540/686), whatever Apache's locale; "
                  "Off: text encodings follow the locale"),
     AP_INIT_TAKE1("SubinterpPythonHome", cmd_python_home, NULL, RSRC_CONF,

@@ -3,10 +3,10 @@
  * PEP 3333 makes wsgi.errors a text stream.  What a write() completes (up to its last newline)
  * becomes one log entry, so a logging record with its traceback -- which logging.StreamHandler
  * writes in one call -- stays one entry; a partial line waits for its end, flush() or the end of
- * the request.  The same type serves as each interpreter's sys.stdout (level notice, which
- * Apache always logs) and sys.stderr (warn), against the request the writing thread runs, if
- * any, else the server of the pool.  The text is the app's own, so it carries no SI code: it is logged at level
- * error, tagged with the client of the request.
+ * the request.  The text is the app's own, so it carries no SI code: it is logged at level
+ * error, tagged with the client of the request.  The same type serves as each interpreter's
+ * sys.stdout (level notice, which Apache always logs) and sys.stderr (warn), against the request
+ * the writing thread runs, if any, else the server of the pool.
  */
 #include "si_request.h"
 

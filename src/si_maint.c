@@ -95,11 +95,12 @@ static void *deliver(void *data)
             if (req->serial != d->serial)
                 continue;
             req->timeout_signalled = 1;
-            PyThreadState_SetAsyncExc(req->thread_ident, (PyObject *)inst->st->request_timeout_type);
+            PyThreadState_SetAsyncExc(req->thread_ident,
+                                      (PyObject *)inst->st->request_timeout_type);
             /* Not ap_log_rerror: r's pool belongs to the request's thread. */
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, req->r->server, "SI0441: pool %s "
-                         "interpreter %d: %s %s exceeded request-timeout=%" APR_TIME_T_FMT ".%03d s; "
-                         "interrupting it (client %s)", inst->slot->pool->name,
+                         "interpreter %d: %s %s exceeded request-timeout=%" APR_TIME_T_FMT
+                         ".%03d s; interrupting it (client %s)", inst->slot->pool->name,
                          inst->slot->index, req->r->method, req->r->uri,
                          apr_time_sec(req->mount->pool->request_timeout),
                          (int)(apr_time_msec(req->mount->pool->request_timeout) % 1000),
@@ -190,7 +191,8 @@ static void recycle(si_pool *pool)
         if (!fresh)
             continue;   /* logged (SI0202); the old one keeps serving */
         si_pool_swap(slot, fresh);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, maint->server, "SI0210: pool %s interpreter %d: "
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->conf->server, "SI0210: pool %s "
+                     "interpreter %d: "
                      "recycled after %d requests (generation %" APR_UINT64_T_FMT ", built in %"
                      APR_TIME_T_FMT " ms)", pool->name, slot->index, max_requests,
                      fresh->generation, apr_time_as_msec(apr_time_now() - started));
@@ -216,16 +218,19 @@ static void reload(si_pool *pool)
         if (ok)
             si_pool_swap(&pool->interps[i], fresh[i]);
         else if (fresh[i])
-            si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));   /* never served: nothing of it is bound anywhere */
+            /* never served: nothing of it is bound anywhere */
+            si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));
     }
     if (ok)
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, maint->server, "SI0211: pool %s: a script "
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, pool->conf->server, "SI0211: pool %s: a "
+                     "script "
                      "changed; %d interpreter(s) reloaded in %" APR_TIME_T_FMT " ms", pool->name,
                      pool->count, apr_time_as_msec(apr_time_now() - started));
     else
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, maint->server, "SI0310: pool %s: reloading after "
-                     "a script change failed (see SI0301/SI0202 above); the previous "
-                     "interpreters keep serving", pool->name);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, pool->conf->server, "SI0310: pool %s: reloading "
+                     "after a script change failed (a new interpreter could not be made, or a "
+                     "script did not load: SI0202, SI0301); the previous interpreters keep "
+                     "serving", pool->name);
     free(fresh);
 }
 

@@ -132,6 +132,19 @@ static void trace_script(si_mount_conf *mount)
         return;   /* the parent went away: nothing to tell */
 }
 
+static void remember_failure(si_instance *inst, int i, const char *why)
+{
+    free(inst->why[i]);
+    inst->why[i] = why ? strdup(why) : NULL;
+}
+
+const char *si_instance_failure(si_instance *inst, si_mount_conf *mount)
+{
+    if (mount->index < 0 || !inst->why || !inst->why[mount->index])
+        return "";
+    return inst->why[mount->index];
+}
+
 /* Imports the pool's scripts in order (imports come first); under preload=off only the
  * SubinterpImportScripts, which exist to run at start-up. */
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
@@ -150,7 +163,8 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
         if (!inst->apps[i]) {
             if (mount->kind != SI_SCRIPT_IMPORT)
                 inst->apps_failed++;
-            si_app_log_load_failure(ptemp, s, NULL, mount, inst->slot->index);
+            remember_failure(inst, i, si_app_log_load_failure(ptemp, conf->server, NULL, mount,
+                                                              inst->slot->index));
         }
     }
 }
@@ -166,8 +180,8 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
         || si_app_prepare_interpreter(inst->module, inst->st, conf) < 0
         || si_app_prepare_path(ptemp, global_path, conf) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0203: pool %s interpreter %d: set-up "
-                     "failed: %s", conf->name, slot->index, si_exception_text(ptemp));
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "
+                     "set-up failed: %s", conf->name, slot->index, si_exception_text(ptemp));
         inst->apps_failed = conf->mounts->nelts;
         return;
     }
@@ -176,13 +190,14 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     inst->app_state = calloc(conf->mounts->nelts + 1, 1);
     inst->retry_at = calloc(conf->mounts->nelts + 1, sizeof(apr_time_t));
     inst->failures = calloc(conf->mounts->nelts + 1, sizeof(int));
-    if (!inst->apps || !inst->app_state || !inst->retry_at || !inst->failures) {
+    inst->why = calloc(conf->mounts->nelts + 1, sizeof(char *));
+    if (!inst->apps || !inst->app_state || !inst->retry_at || !inst->failures || !inst->why) {
         inst->apps_failed = conf->mounts->nelts;
         return;
     }
     if (conf->serves_files && !(inst->file_loader = si_app_file_loader())) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0203: pool %s interpreter %d: set-up "
-                     "failed: %s", conf->name, slot->index, si_exception_text(ptemp));
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "
+                     "set-up failed: %s", conf->name, slot->index, si_exception_text(ptemp));
         inst->apps_failed = conf->mounts->nelts + 1;
         return;
     }
@@ -236,7 +251,8 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
                 PyEval_SaveThread();
             si_tstate_restore(main_state);
         }
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0202: pool %s: creating interpreter %d "
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0202: pool %s: creating "
+                     "interpreter %d "
                      "(gil=%s) failed: %s", conf->name, slot->index, si_gil_name(conf->gil),
                      status.err_msg ? status.err_msg : "unknown error");
         apr_pool_destroy(ptemp);
@@ -308,7 +324,8 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
     inst->failures[i]++;
     inst->app_state[i] = 2;
     inst->retry_at[i] = apr_time_now() + backoff;
-    si_app_log_load_failure(r->pool, r->server, r, mount, inst->slot->index);
+    remember_failure(inst, i, si_app_log_load_failure(r->pool, r->server, r, mount,
+                                                      inst->slot->index));
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0304: pool %s interpreter %d: importing %s "
                   "failed %d time(s) in a row (preload=off); the next request after %"
                   APR_TIME_T_FMT " s tries again", mount->pool->name, inst->slot->index,
@@ -360,6 +377,10 @@ static void release_objects(si_instance *inst)
     inst->retry_at = NULL;
     free(inst->failures);
     inst->failures = NULL;
+    for (int i = 0; inst->why && i < inst->slot->pool->conf->mounts->nelts; i++)
+        free(inst->why[i]);
+    free(inst->why);
+    inst->why = NULL;
     Py_CLEAR(inst->file_loader);
     Py_CLEAR(inst->pool_name);
     Py_CLEAR(inst->module);
@@ -491,7 +512,8 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
         apr_thread_mutex_unlock(pool->lock);
         int ended = si_instance_end(inst, 0, 0) == SI_ENDED;
         if (ended)
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "SI0212: pool %s interpreter %d: "
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pool->conf->server, "SI0212: pool %s "
+                         "interpreter %d: "
                          "generation %" APR_UINT64_T_FMT " ended", pool->name,
                          inst->slot->index, inst->generation);
         apr_thread_mutex_lock(pool->lock);

@@ -36,6 +36,7 @@ typedef struct si_instance {
     char *app_state;                /* per mount, preload=off: 0 not loaded, 1 loaded, 2 failed */
     apr_time_t *retry_at;           /* per mount, preload=off: a failed import is retried then */
     int *failures;                  /* per mount: consecutive failed imports (for the backoff) */
+    char **why;                     /* per mount: why it failed to load (malloc'd), or NULL */
     apr_thread_mutex_t *load_lock;  /* serializes preload=off imports (taken without the GIL) */
     PyObject *file_loader;          /* loads subinterp-script files (pools that serve them) */
     struct si_instance *next_retired;
@@ -101,6 +102,9 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
 
 /* In a start-up probe process only: write each script and module lookup to fd. */
 void si_pool_trace_imports(int fd);
+
+/* Why mount failed to load in inst, in one line ("" if it did not fail). */
+const char *si_instance_failure(si_instance *inst, si_mount_conf *mount);
 
 /* Pins an instance for a helper that will attach to it, so it is not ended meanwhile. */
 void si_instance_pin(si_instance *inst);

@@ -5,9 +5,10 @@
  * them forever: every virtual host down.  So before any child starts, the parent forks one probe
  * per pool.  The probe drops to Apache's user, starts Python as a child would, creates one of the
  * pool's interpreters and imports all its scripts (preload=off ones too), with faulthandler on
- * and the start and end of every module's loading written to a pipe.  A probe killed by a signal marks its pool as failed:
- * no child loads it, its URLs answer 500, the status page says so, and SI0305 names the pool, the
- * script and the module that was being imported.  Other pools serve as usual.
+ * and the start and end of every module's loading written to a pipe.  A probe killed by a
+ * signal marks its pool as failed: no child loads it, its URLs answer 500, the status page
+ * says so, and SI0305 names the pool, the script and the module that was being imported.
+ * Other pools serve as usual.
  *
  * Results are kept in DefaultRuntimeDir, keyed by the Python version, the pool's options and the
  * paths and modification times of its scripts and path directories, so that restarts with

@@ -200,9 +200,9 @@ static int run_app(si_request *req)
         return app_failed(req, "timed out while its script was imported");
     if (!app) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s) has "
-                      "no app: %s failed to load (SI0301 or SI0303 says why)",
-                      interp->pool->name, interp->index, r->uri, req->mount->label,
-                      req->mount->script);
+                      "no app: %s failed to load: %s", interp->pool->name, interp->index, r->uri,
+                      req->mount->label, req->mount->script,
+                      si_instance_failure(req->instance, req->mount));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!(input = si_input_new(req)) || !(errors = si_errors_new(req))
@@ -440,8 +440,9 @@ static int run_hook_body(si_request *req, void *baton)
     }
     if (!module) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s): "
-                      "%s failed to load (see SI0301 above)", req->interp->pool->name,
-                      req->interp->index, r->uri, req->mount->label, req->mount->script);
+                      "%s failed to load: %s", req->interp->pool->name, req->interp->index,
+                      r->uri, req->mount->label, req->mount->script,
+                      si_instance_failure(req->instance, req->mount));
         goto done;
     }
     if (PyObject_GetOptionalAttrString(module, call->function, &function) <= 0

@@ -107,3 +107,31 @@ def test_python_home_pointing_at_a_virtualenv_stops_start_up(scratch):
     rc, out = Httpd(scratch, DIRECTORY + "SubinterpPythonHome %s\n" % venv +
                     "SubinterpScriptAlias /h {apps}/hello.py\n").configtest()
     assert rc != 0 and "SI0114" in out and "virtualenv=%s" % venv in out, out
+
+
+def test_a_virtual_hosts_pool_logs_to_that_hosts_error_log(scratch):
+    import os
+    import time
+    config = DIRECTORY + """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName vhost.test
+    ErrorLog {root}/vhost-error.log
+    SubinterpPool v interpreters=1
+    SubinterpScriptAlias /broken {apps}/broken_import.py pool=v
+    SubinterpScriptAlias /text {apps}/text_io.py pool=v
+</VirtualHost>
+"""
+    with running(scratch, config) as server:
+        assert server.get("/broken").status_code == 500
+        assert server.get("/text").status_code == 200
+        time.sleep(0.3)
+        vhost_log = open(os.path.join(scratch, "vhost-error.log"), errors="replace").read()
+        # start-up failure, the request's SI0302 (saying why on its own line), print() and
+        # the ignored signal: all in the virtual host's log, none in the main one
+        assert "SI0301: pool v interpreter 0: loading" in vhost_log
+        assert "SI0302: pool v interpreter 0: /broken (mount /broken) has no app: " \
+               "%s/broken_import.py failed to load: " % os.path.join(
+                   os.path.dirname(os.path.abspath(__file__)), "apps") in vhost_log
+        assert "stdout: caf" in vhost_log and "SI0320:" in vhost_log
+        main_log = server.log_text()
+        assert "SI0301" not in main_log and "stdout: caf" not in main_log

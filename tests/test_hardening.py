@@ -247,25 +247,21 @@ SubinterpScriptAlias /slowstart {root}/scripts/slowstart.py pool=lazy
     Require all granted
 </Directory>
 """
-    FLAKY = '''import os
-MARK = os.path.join(os.path.dirname(__file__), "flaky.attempts")
+    # Each script counts its own imports in a file beside it.
+    COUNTED = '''import os, time
+MARK = os.path.join(os.path.dirname(__file__), os.path.basename(__file__) + ".attempts")
 with open(MARK, "a+") as f:
     f.seek(0)
     attempts = len(f.read())
     f.write("x")
-if attempts == 0:
+'''
+    FLAKY = COUNTED + '''if attempts == 0:
     raise RuntimeError("first import fails on purpose")
 def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"flaky loaded after %d failure(s)" % attempts]
 '''
-    SLOW = '''import os, time
-MARK = os.path.join(os.path.dirname(__file__), "slow.attempts")
-with open(MARK, "a+") as f:
-    f.seek(0)
-    attempts = len(f.read())
-    f.write("x")
-if attempts == 0:
+    SLOW = COUNTED + '''if attempts == 0:
     end = time.monotonic() + 3
     while time.monotonic() < end:
         time.sleep(0.01)
