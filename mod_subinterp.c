@@ -11,6 +11,7 @@
 #include "si_status.h"
 #include "si_auth.h"
 #include "si_probe.h"
+#include "si_stats.h"
 
 #include "ap_mpm.h"
 #include "mod_status.h"
@@ -51,7 +52,8 @@ static int si_handler(request_rec *r)
  * configuration test reports an unknown pool just as a start does. */
 static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    if (si_config_resolve(pconf, s) != APR_SUCCESS)
+    if (si_config_resolve(pconf, s) != APR_SUCCESS
+        || si_probe_scripts_readable(ptemp, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     /* Refused rather than tolerated: a pool exists to run requests in parallel, and nothing of
      * ours (the maintenance threads, request timeouts, recycling) is tested on prefork. */
@@ -79,8 +81,10 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
     }
     /* Not in the dry run: probes run once per start or restart, before children fork. */
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        si_stats_create(pconf, s);
         si_probe_pools(pconf, ptemp, s);
+    }
     ap_add_version_component(pconf, "mod_subinterp/" SI_VERSION);
     return OK;
 }

@@ -48,16 +48,16 @@ static const char loader_source[] =
     "    if _files_lock is None:\n"
     "        import threading\n"
     "        _files_lock = threading.Lock()\n"
-    "    known = _files.get(path)\n"
+    "    known = _files.get((path, attr))\n"
     "    if known is not None and (mtime is None or known[0] == mtime):\n"
     "        return known[1]\n"
     "    with _files_lock:\n"
-    "        known = _files.get(path)\n"
+    "        known = _files.get((path, attr))\n"
     "        if known is not None and (mtime is None or known[0] == mtime):\n"
     "            return known[1]\n"
     "        name = '_subinterp_file_' + os.fsencode(path).hex()\n"
     "        app = load(name, path, attr)\n"
-    "        _files[path] = (mtime, app)\n"
+    "        _files[(path, attr)] = (mtime, app)\n"
     "        return app\n";
 
 /* The loader's function `name` in a fresh namespace (new reference). */

@@ -72,6 +72,7 @@ void *si_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     conf->auth_group = add->auth_group ? add->auth_group : base->auth_group;
     conf->access = add->access ? add->access : base->access;
     conf->handler_pool = add->handler_pool ? add->handler_pool : base->handler_pool;
+    conf->callable = add->callable ? add->callable : base->callable;
     conf->trusted_proxies = add->trusted_proxies ? add->trusted_proxies : base->trusted_proxies;
     conf->trusted_headers = add->trusted_headers ? add->trusted_headers : base->trusted_headers;
     return conf;
@@ -127,6 +128,7 @@ static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, co
     pool->python_path = apr_array_make(p, 2, sizeof(const char *));
     pool->queue_timeout = apr_time_from_sec(30);
     pool->daemon_threads = 1;
+    pool->stats_row = -1;
     pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
     return pool;
 }
@@ -542,6 +544,10 @@ const command_rec si_directives[] = {
                       "FILE pool=NAME: run FILE in every interpreter of the pool at start-up"),
     AP_INIT_TAKE_ARGV("SubinterpHandlerScript", cmd_handler_script, NULL, RSRC_CONF,
                       "HANDLER-NAME FILE [pool=NAME] [callable=NAME]"),
+    AP_INIT_TAKE1("SubinterpCallableObject", ap_set_string_slot,
+                  (void *)APR_OFFSETOF(si_dir_conf, callable), RSRC_CONF | ACCESS_CONF,
+                  "the WSGI callable's name in subinterp-script files of this directory "
+                  "(default application), as mod_wsgi's WSGICallableObject"),
     AP_INIT_TAKE1("SubinterpHandlerPool", cmd_handler_pool, NULL, RSRC_CONF | ACCESS_CONF,
                   "the pool that runs subinterp-script files in this location"),
     AP_INIT_ITERATE("SubinterpTrustedProxies", cmd_trusted_proxies, NULL,

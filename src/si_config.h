@@ -44,6 +44,7 @@ typedef struct si_pool_conf {
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
     apr_array_header_t *mounts;      /* si_mount_conf * loaded by this pool, imports first */
     struct si_pool *runtime;         /* the child's live pool, NULL in the parent */
+    int stats_row;                   /* its row of server-wide counters (si_stats.c), -1: none */
     const char *probe_failure;       /* its imports killed the start-up probe (si_probe.c):
                                       * not loaded in children; NULL if fine or not probed */
 } si_pool_conf;
@@ -96,6 +97,7 @@ typedef struct {
     si_mount_conf *auth_group;       /* SubinterpAuthGroupScript */
     si_mount_conf *access;           /* SubinterpAccessScript */
     si_pool_ref *handler_pool;       /* SubinterpHandlerPool */
+    const char *callable;            /* SubinterpCallableObject; NULL: unset ("application") */
     apr_array_header_t *trusted_proxies;  /* apr_ipsubnet_t *; NULL: unset */
     apr_array_header_t *trusted_headers;  /* const char * in canonical spelling; NULL: unset */
 } si_dir_conf;

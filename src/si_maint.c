@@ -1,6 +1,7 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
 #include "si_request.h"
+#include "si_stats.h"
 
 #include "pythread.h"
 
@@ -191,6 +192,7 @@ static void recycle(si_pool *pool)
         if (!fresh)
             continue;   /* logged (SI0202); the old one keeps serving */
         si_pool_swap(slot, fresh);
+        si_stats_add(pool->conf, SI_STAT_RECYCLES);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->conf->server, "SI0210: pool %s "
                      "interpreter %d: "
                      "recycled after %d requests (generation %" APR_UINT64_T_FMT ", built in %"
@@ -221,6 +223,8 @@ static void reload(si_pool *pool)
             /* never served: nothing of it is bound anywhere */
             si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));
     }
+    if (ok)
+        si_stats_add(pool->conf, SI_STAT_RELOADS);
     if (ok)
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, pool->conf->server, "SI0211: pool %s: a "
                      "script "

@@ -20,6 +20,7 @@
 
 #include "apr_md5.h"
 #include "mod_unixd.h"
+#include "unixd.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -217,6 +218,73 @@ static void collect(apr_pool_t *p, si_probe *probes, int count)
             probes[i].len += n;
         }
     }
+}
+
+/* Each script no child could read, checked as the children's user; in the forked checker. */
+static void report_unreadable(apr_array_header_t *pools, int fd)
+{
+    for (int i = 0; i < pools->nelts; i++) {
+        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
+        for (int k = 0; k < conf->mounts->nelts; k++) {
+            si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, k, si_mount_conf *);
+            if (access(mount->script, R_OK) != 0) {
+                char line[32];
+                int n = apr_snprintf(line, sizeof(line), "%d %d %d\n", i, k, errno);
+                if (write(fd, line, n) != n)
+                    return;
+            }
+        }
+    }
+}
+
+apr_status_t si_probe_scripts_readable(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_array_header_t *pools = si_config_all_pools(ptemp, s);
+    int fds[2];
+    if (pools->nelts == 0 || pipe(fds) != 0)
+        return APR_SUCCESS;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (geteuid() == 0 && ap_unixd_setup_child() != 0)
+            _exit(3);
+        report_unreadable(pools, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return APR_SUCCESS;
+    }
+    char report[4096];
+    apr_size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(report) - 1
+           && (n = read(fds[0], report + len, sizeof(report) - 1 - len)) > 0)
+        len += n;
+    report[len] = '\0';
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    apr_status_t rv = APR_SUCCESS;
+    char *line, *state;
+    for (line = apr_strtok(report, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
+        int i, k, err;
+        if (sscanf(line, "%d %d %d", &i, &k, &err) != 3 || i < 0 || i >= pools->nelts)
+            continue;
+        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
+        if (k < 0 || k >= conf->mounts->nelts)
+            continue;
+        si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, k, si_mount_conf *);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, mount->server, "SI0116: %s (%s): the user "
+                     "Apache's children run as (%s) cannot read %s: %s; grant it read "
+                     "permission on the file and search permission on its directories",
+                     mount->label, mount->defined_at ? mount->defined_at : "?",
+                     geteuid() == 0 ? ap_unixd_config.user_name : "this user", mount->script,
+                     strerror(err));
+        rv = APR_EACCES;
+    }
+    return rv;
 }
 
 void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)

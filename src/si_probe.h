@@ -10,4 +10,9 @@
  * and sets probe_failure on those whose probe died by a signal (SI0305). */
 void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 
+/* In check_config (apachectl -t too): every script of every pool must be readable by the user
+ * Apache's children run as; tried as that user (in a forked process when we are root), so
+ * ACLs and supplementary groups count.  Logs SI0116 for each one that is not. */
+apr_status_t si_probe_scripts_readable(apr_pool_t *ptemp, server_rec *s);
+
 #endif

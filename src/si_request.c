@@ -10,6 +10,7 @@
 #include "si_pool.h"
 #include "si_app.h"
 #include "si_maint.h"
+#include "si_stats.h"
 
 #include "pythread.h"
 
@@ -89,6 +90,7 @@ static int app_failed(si_request *req, const char *what)
         PyErr_Clear();   /* ended already: only this thread is left to use r */
     PyErr_SetRaisedException(exc);
     const char *text = si_exception_text(r->pool);
+    si_stats_add(req->mount->pool, timed_out ? SI_STAT_TIMEOUTS : SI_STAT_EXCEPTIONS);
     if (timed_out)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s ("
                       "%s, %s) interrupted after request-timeout; where it was:\n%s",
@@ -295,6 +297,7 @@ static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_in
     }
     apr_status_t rv = si_pool_acquire(pool, held_slot, held_instance, interp, instance);
     if (rv == APR_TIMEUP) {
+        si_stats_add(conf, SI_STAT_REJECTED);
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
                       "max-active=%d requests for queue-timeout; answering 503 for %s",
@@ -356,7 +359,18 @@ static void map_from_apache(si_request *req)
     req->script_filename = r->filename;
 }
 
+static int handle(request_rec *r, si_mount_conf *mount);
+
+/* Every answer a mount gives is counted server-wide by class (si_stats.c). */
 int si_request_handle(request_rec *r, si_mount_conf *mount)
+{
+    int status = handle(r, mount);
+    si_stats_response(mount->pool, status == OK || status == AP_FILTER_ERROR ? r->status
+                                                                              : status);
+    return status;
+}
+
+static int handle(request_rec *r, si_mount_conf *mount)
 {
     if (body_too_large(r))
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -414,7 +428,7 @@ int si_request_handle_file(request_rec *r)
     file->url = "";
     file->label = apr_pstrcat(r->pool, "script ", r->filename, NULL);
     file->script = r->filename;
-    file->callable = "application";
+    file->callable = dir->callable ? dir->callable : "application";
     file->pool = dir->handler_pool->pool;
     file->index = -1;
     file->server = r->server;

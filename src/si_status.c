@@ -1,5 +1,6 @@
 /* si_status.c — the status page and mod_status rows (see si_status.h). */
 #include "si_status.h"
+#include "si_stats.h"
 #include "si_pool.h"
 #include "si_runtime.h"
 
@@ -12,6 +13,7 @@ typedef struct {
     apr_uint64_t generation, served, recycles;
     int active, ready;
     int failed;                     /* an app of the pool failed to import in it (SI0301) */
+    const char *failure;            /* why (the exception's last line), or NULL */
     double avg_ms;
 } slot_snapshot;
 
@@ -38,6 +40,14 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
             ss->index = k;
             ss->ready = slot->current != NULL;
             ss->failed = slot->current && slot->current->apps_failed > 0;
+            ss->failure = NULL;
+            for (int m = 0; ss->failed && !ss->failure && m < pool->conf->mounts->nelts; m++) {
+                const char *why = si_instance_failure(slot->current,
+                                                      APR_ARRAY_IDX(pool->conf->mounts, m,
+                                                                    si_mount_conf *));
+                if (*why)
+                    ss->failure = apr_pstrdup(p, why);   /* the instance may be replaced */
+            }
             ss->generation = slot->current ? slot->current->generation : 0;
             ss->active = slot->active;
             ss->served = slot->served;
@@ -123,6 +133,29 @@ static const char *vhost_of(apr_pool_t *p, si_pool *pool)
     return apr_psprintf(p, "%s:%u", s->server_hostname, port);
 }
 
+/* Server-wide figures (every child), from shared memory. */
+static const struct {
+    si_stat stat;
+    const char *json, *metric, *help, *klass;
+} server_stats[] = {
+    {SI_STAT_RESPONSES_2XX, "responses_2xx", "responses_total", "Responses of a pool's apps "
+     "by status class, all children together.", "2xx"},
+    {SI_STAT_RESPONSES_3XX, "responses_3xx", "responses_total", NULL, "3xx"},
+    {SI_STAT_RESPONSES_4XX, "responses_4xx", "responses_total", NULL, "4xx"},
+    {SI_STAT_RESPONSES_5XX, "responses_5xx", "responses_total", NULL, "5xx"},
+    {SI_STAT_TIMEOUTS, "timeouts", "request_timeouts_total", "Requests interrupted after "
+     "request-timeout (504), all children together.", NULL},
+    {SI_STAT_REJECTED, "rejected", "queue_rejections_total", "Requests answered 503 after "
+     "queue-timeout, all children together.", NULL},
+    {SI_STAT_EXCEPTIONS, "exceptions", "app_exceptions_total", "Exceptions raised by apps "
+     "(SI0401), all children together.", NULL},
+    {SI_STAT_RECYCLES, "recycles", "pool_recycles_total", "Interpreters replaced after "
+     "max-requests, all children together.", NULL},
+    {SI_STAT_RELOADS, "reloads", "pool_reloads_total", "Pool reloads after a script change, "
+     "all children together.", NULL},
+};
+#define SI_SERVER_STATS (sizeof(server_stats) / sizeof(server_stats[0]))
+
 static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss)
 {
     ap_set_content_type(r, "application/json");
@@ -142,11 +175,20 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
             slot_snapshot *ss = &ps->slots[k];
             ap_rprintf(r, "%s{\"index\": %d, \"state\": \"%s\", \"generation\": %"
                        APR_UINT64_T_FMT ", \"active\": %d, \"served\": %" APR_UINT64_T_FMT
-                       ", \"recycles\": %" APR_UINT64_T_FMT ", \"avg_ms\": %.3f}", k ? ", " : "",
+                       ", \"recycles\": %" APR_UINT64_T_FMT ", \"avg_ms\": %.3f", k ? ", " : "",
                        ss->index, slot_state(ps->pool, ss), ss->generation, ss->active,
                        ss->served, ss->recycles, ss->avg_ms);
+            if (ss->failure)
+                ap_rprintf(r, ", \"error\": %s", json_string(r->pool, ss->failure));
+            ap_rputs("}", r);
         }
-        ap_rputs("]}", r);
+        ap_rputs("], \"server_wide\": {", r);
+        for (unsigned m = 0; m < SI_SERVER_STATS; m++)
+            ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, m ? ", " : "", server_stats[m].json,
+                       si_stats_get(conf, server_stats[m].stat));
+        if (conf->probe_failure)
+            ap_rprintf(r, ", \"failure\": %s", json_string(r->pool, conf->probe_failure));
+        ap_rputs("}}", r);
     }
     ap_rputs("]}\n", r);
 }
@@ -200,6 +242,20 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
             }
         }
     }
+    for (unsigned m = 0; m < SI_SERVER_STATS; m++) {
+        if (server_stats[m].help)
+            metric_header(r, server_stats[m].metric, "counter", server_stats[m].help);
+        for (int i = 0; i < pools->nelts; i++) {
+            pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+            ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\"%s%s%s} %" APR_UINT64_T_FMT
+                       "\n", server_stats[m].metric, label(r->pool, ps->pool->name),
+                       label(r->pool, vhost_of(r->pool, ps->pool)),
+                       server_stats[m].klass ? ",class=\"" : "",
+                       server_stats[m].klass ? server_stats[m].klass : "",
+                       server_stats[m].klass ? "\"" : "",
+                       si_stats_get(ps->pool->conf, server_stats[m].stat));
+        }
+    }
     metric_header(r, "app_up", "gauge", "1 when every interpreter of the pool serves all its "
                   "apps; 0 when an import failed or the pool was not loaded (SI0305).");
     for (int i = 0; i < pools->nelts; i++) {
@@ -238,7 +294,11 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
             ap_rprintf(r, ", max-active=%d", conf->max_active);
         if (conf->max_requests)
             ap_rprintf(r, ", max-requests=%d", conf->max_requests);
-        ap_rprintf(r, ")</small></h2>\n<p>Retired interpreters still ending: %d. Refused "
+        ap_rputs(")</small></h2>\n<p>All children since the last (re)start:", r);
+        for (unsigned m = 0; m < SI_SERVER_STATS; m++)
+            ap_rprintf(r, "%s %s %" APR_UINT64_T_FMT, m ? "," : "", server_stats[m].json,
+                       si_stats_get(conf, server_stats[m].stat));
+        ap_rprintf(r, ".</p>\n<p>This child: retired interpreters still ending: %d. Refused "
                    "(503): %" APR_UINT64_T_FMT ".</p>\n<table>\n<tr><th>Interpreter</th>"
                    "<th>State</th><th>Generation</th><th>Active</th><th>Served</th>"
                    "<th>Recycles</th><th>Average ms</th></tr>\n", ps->retired, ps->rejected);

@@ -75,6 +75,8 @@ SubinterpScriptAlias /hello {apps}/hello.py
     with running(scratch, config, [r"SI0301", r"SI0200: .* 2 failed"]) as server:
         pools = {p["name"]: p for p in server.get("/si-status?json").json()["pools"]}
         assert [i["state"] for i in pools["broken"]["interpreters"]] == ["failed", "failed"]
+        assert pools["broken"]["interpreters"][0]["error"] == \
+            "ImportError: broken_import.py fails to import on purpose"
         assert server.wait_log(r"SI0200: child \d+: .*, \d+ of \d+ interpreter\(s\) ready, "
                                r"2 failed", start=0)
         metrics = server.get("/si-status?prometheus").text
@@ -135,3 +137,86 @@ def test_a_virtual_hosts_pool_logs_to_that_hosts_error_log(scratch):
         assert "stdout: caf" in vhost_log and "SI0320:" in vhost_log
         main_log = server.log_text()
         assert "SI0301" not in main_log and "stdout: caf" not in main_log
+
+
+class TestServerWideFigures:
+    """Counters in shared memory: whichever child answers the status page reports what every
+    child served."""
+    HTTPD_OPTIONS = {"children": 2, "threads": 4}
+    CONFIG = DIRECTORY + """
+KeepAliveTimeout 30
+MaxKeepAliveRequests 0
+MinSpareThreads 8
+SubinterpPool p interpreters=1
+SubinterpScriptAlias /h {apps}/hardening.py pool=p
+<Location /si-status>
+    SetHandler subinterp-status
+</Location>
+"""
+    EXPECTED_LOG = [r"AH10159: server is within MinSpareThreads of MaxRequestWorkers",
+                    r"SI0401: pool p interpreter 0: GET /h/raise"]
+
+    def connection_in_each_child(self, httpd):
+        import http.client
+        import time
+        deadline = time.monotonic() + 30
+        conns = {}
+        while len(conns) < 2 and time.monotonic() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", httpd.port, timeout=10)
+            c.request("GET", "/h/pid")
+            pid = int(c.getresponse().read())
+            if pid in conns:
+                c.close()
+                time.sleep(0.02)
+            else:
+                conns[pid] = c
+        assert len(conns) == 2, "no connection reached a second child"
+        return list(conns.values())
+
+    @staticmethod
+    def figures(conn):
+        import json
+        conn.request("GET", "/si-status?json")
+        pools = json.loads(conn.getresponse().read())["pools"]
+        return next(p["server_wide"] for p in pools if p["name"] == "p")
+
+    @staticmethod
+    def get(conn, path):
+        conn.request("GET", path)
+        return conn.getresponse().read()
+
+    def test_every_child_reports_every_childs_requests(self, httpd):
+        a, b = self.connection_in_each_child(httpd)
+        before = self.figures(a)
+        for _ in range(5):
+            self.get(a, "/h/status?200")
+        for _ in range(2):
+            self.get(b, "/h/status?404")
+        self.get(b, "/h/status?302")
+        self.get(b, "/h/status?503")
+        self.get(a, "/h/raise")
+        after_a, after_b = self.figures(a), self.figures(b)
+        assert after_a == after_b
+        grown = {k: after_a[k] - before[k] for k in before}
+        assert grown == {"responses_2xx": 5, "responses_3xx": 1, "responses_4xx": 2,
+                         "responses_5xx": 2, "timeouts": 0, "rejected": 0, "exceptions": 1,
+                         "recycles": 0, "reloads": 0}, grown
+        a.request("GET", "/si-status?prometheus")
+        metrics = a.getresponse().read().decode()
+        assert 'mod_subinterp_responses_total{pool="p",vhost="main server",class="2xx"} %d' \
+               % after_a["responses_2xx"] in metrics
+        assert "# TYPE mod_subinterp_app_exceptions_total counter" in metrics
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs Apache's user to differ")
+def test_a_script_apaches_user_cannot_read_stops_start_up(scratch):
+    import os
+    private = os.path.join(scratch, "private")
+    os.makedirs(private)
+    script = os.path.join(private, "app.py")
+    with open(script, "w") as f:
+        f.write("def application(environ, start_response):\n    pass\n")
+    os.chmod(private, 0o700)   # root's alone: www-data cannot search it
+    rc, out = Httpd(scratch, DIRECTORY + "SubinterpScriptAlias /p %s\n" % script).configtest()
+    assert rc != 0, out
+    assert "SI0116: mount /p" in out and "cannot read %s: Permission denied" % script in out, out

@@ -403,6 +403,7 @@ Alias /h {apps}/handler_dir
 Alias /noexec {apps}/handler_dir
 Alias /nopool {apps}/handler_dir
 Alias /docs {apps}/handler_dir
+Alias /hc {apps}/handler_dir
 <Directory "{apps}/handler_dir">
     Require all granted
 </Directory>
@@ -410,6 +411,12 @@ Alias /docs {apps}/handler_dir
     Options +ExecCGI
     AddHandler subinterp-script .wsgi
     SubinterpHandlerPool files
+</Location>
+<Location /hc>
+    Options +ExecCGI
+    AddHandler subinterp-script .wsgi
+    SubinterpHandlerPool files
+    SubinterpCallableObject app
 </Location>
 <Location /noexec>
     Options -ExecCGI
@@ -438,6 +445,11 @@ Alias /docs {apps}/handler_dir
     def test_files_load_in_every_interpreter_as_needed(self, httpd):
         seen = {httpd.get("/h/env.wsgi").json()["mod_subinterp.interpreter"] for _ in range(20)}
         assert seen == {0, 1}
+
+    def test_callable_object_names_the_callable_per_directory(self, httpd):
+        # The same file under two directories, with a different callable in each.
+        assert httpd.get("/hc/callable.wsgi").text == "the callable named app"
+        assert httpd.get("/h/callable.wsgi").text == "the default application"
 
     def test_missing_file_is_404(self, httpd):
         assert httpd.get("/h/missing.wsgi").status_code == 404

@@ -7,6 +7,7 @@
 /handoff-result  what that thread saw (JSON)
 /thread-read     a thread reads the body while the request waits for it (allowed: serialized)
 /smuggle         close() calls write() with a whole forged response after the body went out
+/status?N        answers with status N; /raise raises; /pid says which child answered
 /file            data.bin through wsgi.file_wrapper
 /cl-file         write()s 5 bytes, then returns a file_wrapper, with Content-Length 10
 /interim         start_response with a 1xx status
@@ -113,6 +114,14 @@ def application(environ, start_response):
         write = start_response("200 OK", plain + [("Content-Length", "10")])
         write(b"12345")
         return environ["wsgi.file_wrapper"](open(os.path.join(HERE, "data.bin"), "rb"))
+    if path == "/status":
+        start_response("%s Chosen" % (query or "200"), plain)
+        return [b"status " + (query or "200").encode()]
+    if path == "/raise":
+        raise RuntimeError("raised on purpose")
+    if path == "/pid":
+        start_response("200 OK", plain)
+        return [b"%d" % os.getpid()]
     if path == "/file":
         # close() of the wrapper closes the file as soon as the response is handed over
         start_response("200 OK", [("Content-Type", "application/octet-stream")])

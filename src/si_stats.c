@@ -1,0 +1,63 @@
+/* si_stats.c — server-wide counters per pool in shared memory (see si_stats.h). */
+#include "si_stats.h"
+
+#include "apr_shm.h"
+
+#include <stdatomic.h>
+
+typedef struct {
+    _Atomic apr_uint64_t value[SI_STAT_COUNT];
+} si_stats_row;
+
+/* Set in the parent before the children fork, so every child maps the same segment. */
+static si_stats_row *rows;
+static int row_count;
+
+void si_stats_create(apr_pool_t *pconf, server_rec *s)
+{
+    apr_array_header_t *pools = si_config_all_pools(pconf, s);
+    rows = NULL;
+    row_count = 0;
+    if (pools->nelts == 0)
+        return;
+    apr_shm_t *shm;
+    apr_size_t size = pools->nelts * sizeof(si_stats_row);
+    /* Anonymous: inherited across fork, gone with the last process that maps it; the parent's
+     * mapping goes with pconf at the next restart. */
+    apr_status_t rv = apr_shm_create(&shm, size, NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "SI0115: no shared memory for the "
+                     "server-wide counters; the status page shows this child's figures only");
+        return;
+    }
+    rows = apr_shm_baseaddr_get(shm);
+    memset(rows, 0, size);
+    row_count = pools->nelts;
+    for (int i = 0; i < pools->nelts; i++)
+        APR_ARRAY_IDX(pools, i, si_pool_conf *)->stats_row = i;
+}
+
+static si_stats_row *row_of(const si_pool_conf *pool)
+{
+    return rows && pool->stats_row >= 0 && pool->stats_row < row_count
+           ? &rows[pool->stats_row] : NULL;
+}
+
+void si_stats_add(const si_pool_conf *pool, si_stat which)
+{
+    si_stats_row *row = row_of(pool);
+    if (row)
+        atomic_fetch_add_explicit(&row->value[which], 1, memory_order_relaxed);
+}
+
+void si_stats_response(const si_pool_conf *pool, int status)
+{
+    if (status >= 200 && status < 600)
+        si_stats_add(pool, (si_stat)(SI_STAT_RESPONSES_2XX + status / 100 - 2));
+}
+
+apr_uint64_t si_stats_get(const si_pool_conf *pool, si_stat which)
+{
+    si_stats_row *row = row_of(pool);
+    return row ? atomic_load_explicit(&row->value[which], memory_order_relaxed) : 0;
+}
