@@ -48,6 +48,15 @@ void si_extpath_unregister(PyInterpreterState *interp)
     pthread_mutex_unlock(&lock);
 }
 
+void si_extpath_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    free(known);
+    known = NULL;
+    known_count = known_capacity = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 static si_pool_conf *pool_of(PyInterpreterState *interp)
 {
     si_pool_conf *conf = NULL;

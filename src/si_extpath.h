@@ -17,6 +17,9 @@
 void si_extpath_register(PyInterpreterState *interp, si_pool_conf *conf);
 void si_extpath_unregister(PyInterpreterState *interp);
 
+/* Forgets every interpreter (child exit, once they are ended or abandoned). */
+void si_extpath_reset(void);
+
 /* Installs the finder in the main interpreter; with the main interpreter attached.  global_path
  * is SubinterpPythonPath.  -1 with a Python exception set. */
 int si_extpath_install(apr_array_header_t *global_path);

@@ -258,6 +258,7 @@ static apr_status_t stop_runtime(void *data)
         pool->conf->runtime = NULL;
     }
     runtime = NULL;
+    si_extpath_reset();
     if (abandoned) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0209: child %" APR_PID_T_FMT
                      ": %d interpreter(s) could not be ended (SI0214); Python is not finalized",

@@ -375,6 +375,15 @@ def test_prefork_is_refused_at_start_up(scratch):
     assert rc != 0 and "SI0111" in out and "threaded MPM" in out, out
 
 
+def curl_speaks_http2():
+    import shutil
+    import subprocess
+    if not shutil.which("curl") or not os.path.exists("/usr/lib/apache2/modules/mod_http2.so"):
+        return False
+    return "HTTP2" in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not curl_speaks_http2(), reason="needs curl with HTTP/2 and mod_http2")
 class TestHTTP2:
     """mod_http2 runs requests on threads of its own and may read a file bucket after the
     handler returned (H2CopyFiles Off)."""
