@@ -30,6 +30,9 @@ typedef struct {
 } si_maint;
 
 static si_maint *maint;                 /* one per child; C data only */
+/* Delivery threads use maint only through this gate, which outlives the child's pool. */
+static pthread_mutex_t delivery_gate = PTHREAD_MUTEX_INITIALIZER;
+static int maint_gone;
 
 void si_maint_wake(void)
 {
@@ -89,8 +92,21 @@ static void *deliver(void *data)
     si_delivery *d = data;
     si_instance *inst = d->inst;
     PyThreadState *fresh = PyThreadState_New(inst->registry.interp);
-    if (fresh) {
+    if (fresh)
         PyEval_RestoreThread(fresh);
+    /* A C call may have held the GIL past child exit's grace (SI0442): then the child's pool,
+     * and with it maint, the tracked requests and inst's pool, may be gone already. */
+    pthread_mutex_lock(&delivery_gate);
+    if (maint_gone) {
+        pthread_mutex_unlock(&delivery_gate);
+        if (fresh) {
+            PyThreadState_Clear(fresh);
+            PyThreadState_DeleteCurrent();
+        }
+        free(d);
+        return NULL;
+    }
+    if (fresh) {
         apr_thread_mutex_lock(maint->lock);
         for (si_request *req = maint->tracked; req; req = req->next_tracked) {
             if (req->serial != d->serial)
@@ -118,6 +134,7 @@ static void *deliver(void *data)
     maint->deliveries--;
     apr_thread_cond_broadcast(maint->delivered);
     apr_thread_mutex_unlock(maint->lock);
+    pthread_mutex_unlock(&delivery_gate);
     return NULL;
 }
 
@@ -286,6 +303,9 @@ static apr_status_t maint_stop(void *data)
         apr_thread_cond_timedwait(maint->delivered, maint->lock, deadline - apr_time_now());
     int left = maint->deliveries;
     apr_thread_mutex_unlock(maint->lock);
+    pthread_mutex_lock(&delivery_gate);
+    maint_gone = 1;
+    pthread_mutex_unlock(&delivery_gate);
     if (left)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, maint->server, "SI0442: child %"
                      APR_PID_T_FMT ": %d request-timeout delivery(ies) still wait for an "
