@@ -1,11 +1,13 @@
 """Pools: isolation between virtual hosts, least-busy dispatch, thread states across
 interpreters, and real parallelism with own GILs."""
 import concurrent.futures
+import os
 import time
 
 import requests
 
 from harness import GRANT_APPS as DIRECTORY
+from harness import running
 
 
 
@@ -56,12 +58,29 @@ SubinterpScriptAlias /who {apps}/whoami.py pool=two
         assert set(seen) == {0, 1}
 
     def test_each_interpreter_preloaded_the_app(self, httpd):
-        # Loaded in child_init: the module's load time precedes the first request to it.
+        # Each interpreter imported its own copy (distinct load times) ...
         answers = {}
         while len(answers) < 2:
             a = httpd.get("/who").json()
             answers[a["interpreter"]] = a
         assert answers[0]["loaded_at"] != answers[1]["loaded_at"]
+
+    def test_preload_imports_before_the_first_request(self, scratch):
+        # ... in child_init, before any request: with preload=off (the control) the import
+        # happens after the first request was sent.
+        os.chmod(scratch, 0o755)
+        for preload in ("on", "off"):
+            config = DIRECTORY + """
+SubinterpPool two interpreters=2 preload=%s
+SubinterpScriptAlias /who {apps}/whoami.py pool=two
+""" % preload
+            with running(os.path.join(scratch, preload), config) as server:
+                sent = time.time()
+                loaded = {server.get("/who").json()["loaded_at"] for _ in range(4)}
+                if preload == "on":
+                    assert all(t < sent for t in loaded), (sent, loaded)
+                else:
+                    assert any(t >= sent for t in loaded), (sent, loaded)
 
 
 class TestOneThreadManyInterpreters:
