@@ -28,6 +28,10 @@ import httpd_conf  # noqa: E402
 
 VENV = sys.prefix
 MODULE = os.path.join(ROOT, ".libs", "mod_subinterp.so")
+# A 14-byte C handler in the same Apache: the ceiling for any module here (make bench builds it).
+CEILING_MODULE = os.path.join(ROOT, "build", "bench", "mod_hello_ceiling.so")
+APACHE_KINDS = ("subinterp", "mod_wsgi", "static", "ceiling")
+HELLO_ONLY = ("static", "ceiling")   # contenders that serve the hello workload only
 APP = os.path.join(HERE, "combined.py")
 CORES = os.cpu_count() or 1
 THREADS = 16
@@ -99,6 +103,9 @@ class Server:
         if self.kind == "static":
             shutil.copy(os.path.join(HERE, "hello.txt"), os.path.join(root, "htdocs", "hello"))
             return ""
+        if self.kind == "ceiling":
+            return ("LoadModule hello_ceiling_module %s\n<Location /hello>\n"
+                    "    SetHandler hello-ceiling\n</Location>\n" % CEILING_MODULE)
         raise ValueError(self.kind)
 
     def start(self):
@@ -107,7 +114,7 @@ class Server:
         os.chmod(self.root, 0o755)
         started = time.monotonic()
         env = dict(os.environ)
-        if self.kind in ("subinterp", "mod_wsgi", "static"):
+        if self.kind in APACHE_KINDS:
             os.makedirs(os.path.join(self.root, "htdocs"))
             body = self.apache_body(self.root)
             conf = httpd_conf.write(self.root, self.port,
@@ -131,7 +138,7 @@ class Server:
             raise ValueError(self.kind)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, env=env)
-        probe = "/hello" if self.kind == "static" else "/json"
+        probe = "/hello" if self.kind in HELLO_ONLY else "/json"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -145,13 +152,13 @@ class Server:
         raise RuntimeError("%s did not start" % self.name)
 
     def url(self, path):
-        if self.kind == "static":
+        if self.kind in HELLO_ONLY:
             path = "/hello"
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def workers(self):
         pids = descendants(self.proc.pid)
-        if self.kind in ("subinterp", "mod_wsgi", "static"):
+        if self.kind in APACHE_KINDS:
             return pids   # Apache's children; the parent never runs Python
         if self.kind == "granian":
             return pids or [self.proc.pid]
@@ -159,7 +166,7 @@ class Server:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            is_apache = self.kind in ("subinterp", "mod_wsgi", "static")
+            is_apache = self.kind in APACHE_KINDS
             self.proc.send_signal(signal.SIGWINCH if is_apache else signal.SIGTERM)
             try:
                 self.proc.wait(30)
@@ -199,6 +206,7 @@ def contenders(selected):
         Server("gunicorn gthread x%d" % CORES, "gunicorn", "gthread"),
         Server("granian wsgi x%d" % CORES, "granian"),
         Server("apache static file", "static"),
+        Server("C handler (ceiling)", "ceiling"),
     ]
     return [c for c in out if not selected or any(s in c.name for s in selected)]
 
@@ -246,7 +254,7 @@ def main():
         for server in servers:
             server.start()
             try:
-                for workload in workloads if server.kind != "static" else ["hello"]:
+                for workload in workloads if server.kind not in HELLO_ONLY else ["hello"]:
                     path, script = WORKLOADS[workload]
                     wrk(server.url(path), 1, script)        # warm-up
                     result = wrk(server.url(path), args.duration, script)
