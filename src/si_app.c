@@ -1,4 +1,6 @@
-/* si_app.c — sys.path set-up and app script loading inside an interpreter; traceback text.
+/* si_app.c — what runs inside an interpreter at start-up: stdout/stderr into the error log,
+ * signals restricted, sys.path set-up, app script loading (traced in the start-up probe);
+ * traceback text.
  *
  * The loader is a few lines of Python run in each interpreter, so apps get an ordinary module:
  * __file__, __spec__, relative imports from the script's directory, cached bytecode.
@@ -7,6 +9,7 @@
 #include "si_request.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Apache truncates one log entry at MAX_STRING_LEN (8 KiB); keep a traceback well inside it. */
 #define SI_TRACEBACK_HEAD 1500
@@ -58,7 +61,15 @@ static const char loader_source[] =
     "        name = '_subinterp_file_' + os.fsencode(path).hex()\n"
     "        app = load(name, path, attr)\n"
     "        _files[(path, attr)] = (mtime, app)\n"
-    "        return app\n";
+    "        return app\n"
+    "def restrict_signals(ignored):\n"
+    "    import signal\n"
+    "    def signal_(signalnum, handler):\n"
+    "        caller_globals = sys._getframe(1).f_globals\n"
+    "        caller = caller_globals.get('__file__') or caller_globals.get('__name__', '?')\n"
+    "        ignored(int(signalnum), caller)\n"
+    "        return signal.getsignal(signalnum)\n"
+    "    signal.signal = signal_\n";
 
 /* The loader's function `name` in a fresh namespace (new reference). */
 static PyObject *loader_function(const char *name)
@@ -135,19 +146,6 @@ int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_
     return rv ? 0 : -1;
 }
 
-/* Signals belong to Apache: CPython refuses signal.signal() outside the main interpreter's main
- * thread (an app that registers one at import would fail to load), and in the main interpreter
- * (gil=main) it would replace Apache's own handlers.  As mod_wsgi's WSGIRestrictSignal does, the
- * registration is ignored, with a warning naming the module and the signal. */
-static const char restrict_signals_source[] =
-    "def restrict(signal, sys, ignored):\n"
-    "    def signal_(signalnum, handler):\n"
-    "        caller_globals = sys._getframe(1).f_globals\n"
-    "        caller = caller_globals.get('__file__') or caller_globals.get('__name__', '?')\n"
-    "        ignored(int(signalnum), caller)\n"
-    "        return signal.getsignal(signalnum)\n"
-    "    signal.signal = signal_\n";
-
 PyObject *si_app_signal_ignored(PyObject *module, PyObject *args)
 {
     int signum;
@@ -161,26 +159,20 @@ PyObject *si_app_signal_ignored(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Signals belong to Apache: CPython refuses signal.signal() outside the main interpreter's main
+ * thread (an app that registers one at import would fail to load), and in the main interpreter
+ * (gil=main) it would replace Apache's own handlers.  As mod_wsgi's WSGIRestrictSignal does, the
+ * registration is ignored (the loader's restrict_signals), with a warning naming the module and
+ * the signal. */
 static int restrict_signals(PyObject *module)
 {
-    PyObject *globals = PyDict_New(), *code = NULL, *rv = NULL, *signal = NULL, *sys = NULL;
-    PyObject *ignored = NULL, *done = NULL;
-    if (globals
-        && (code = Py_CompileString(restrict_signals_source, "<mod_subinterp signals>",
-                                    Py_file_input))
-        && (rv = PyEval_EvalCode(code, globals, globals))
-        && (signal = PyImport_ImportModule("signal")) && (sys = PyImport_ImportModule("sys"))
-        && (ignored = PyObject_GetAttrString(module, "_signal_ignored")))
-        done = PyObject_CallFunctionObjArgs(PyDict_GetItemString(globals, "restrict"), signal,
-                                            sys, ignored, NULL);
-    Py_XDECREF(done);
-    Py_XDECREF(ignored);
-    Py_XDECREF(sys);
-    Py_XDECREF(signal);
+    PyObject *ignored = PyObject_GetAttrString(module, "_signal_ignored");
+    PyObject *args = ignored ? PyTuple_Pack(1, ignored) : NULL;
+    PyObject *rv = args ? loader_call("restrict_signals", args) : NULL;
     Py_XDECREF(rv);
-    Py_XDECREF(code);
-    Py_XDECREF(globals);
-    return done ? 0 : -1;
+    Py_XDECREF(args);
+    Py_XDECREF(ignored);
+    return rv ? 0 : -1;
 }
 
 int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_conf *pool)
@@ -196,6 +188,67 @@ int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_co
     Py_XDECREF(out);
     Py_XDECREF(err);
     return rc;
+}
+
+/* The start-up probe's report pipe (si_probe.c), -1 elsewhere. */
+static int trace_fd = -1;
+
+void si_app_trace_imports(int fd)
+{
+    trace_fd = fd;
+}
+
+/* In a probe: each module's loading is bracketed in the report ("begin NAME" ... "end NAME"),
+ * so the innermost unfinished one names what was being imported if the process dies. */
+void si_app_trace_begin(void)
+{
+    if (trace_fd < 0)
+        return;
+    char code[1536];
+    apr_snprintf(code, sizeof(code),
+        "import os as _os, sys as _sys\n"
+        "class _SiProbeLoader:\n"
+        "    def __init__(self, inner, name):\n"
+        "        self._inner, self._name = inner, name.encode()\n"
+        "    def __getattr__(self, attr):\n"
+        "        return getattr(self._inner, attr)\n"
+        "    def _traced(self, step, *args):\n"
+        "        _os.write(%d, b'begin ' + self._name + b'\\n')\n"
+        "        try:\n"
+        "            result = getattr(self._inner, step)(*args)\n"
+        "        except BaseException:\n"
+        "            _os.write(%d, b'fail ' + self._name + b'\\n')\n"
+        "            raise\n"
+        "        _os.write(%d, b'end ' + self._name + b'\\n')\n"
+        "        return result\n"
+        "    def create_module(self, spec):\n"
+        "        return self._traced('create_module', spec)\n"
+        "    def exec_module(self, module):\n"
+        "        return self._traced('exec_module', module)\n"
+        "class _SiProbeTrace:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        for finder in _sys.meta_path:\n"
+        "            find = getattr(finder, 'find_spec', None)\n"
+        "            if finder is self or find is None:\n"
+        "                continue\n"
+        "            spec = find(name, path, target)\n"
+        "            if spec is not None:\n"
+        "                if spec.loader is not None and hasattr(spec.loader, 'exec_module'):\n"
+        "                    spec.loader = _SiProbeLoader(spec.loader, name)\n"
+        "                return spec\n"
+        "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd, trace_fd, trace_fd);
+    if (PyRun_SimpleString(code) != 0)
+        PyErr_Clear();
+}
+
+void si_app_trace_script(const si_mount_conf *mount)
+{
+    if (trace_fd < 0)
+        return;
+    char line[1024];
+    int n = apr_snprintf(line, sizeof(line), "script %s\n", mount->script);
+    if (write(trace_fd, line, n) < 0)
+        return;   /* the parent went away: nothing to tell */
 }
 
 PyObject *si_app_load(si_mount_conf *mount)

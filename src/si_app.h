@@ -19,6 +19,13 @@ int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_co
 /* _subinterp._signal_ignored(signum, module_name): logs SI0320 against st->log_server. */
 PyObject *si_app_signal_ignored(PyObject *module, PyObject *args);
 
+/* The start-up probe (si_probe.c) reports what an interpreter loads: si_app_trace_imports(fd)
+ * once in the probe process; then si_app_trace_begin() in each interpreter before its scripts
+ * and si_app_trace_script() before each.  Both do nothing elsewhere (no fd). */
+void si_app_trace_imports(int fd);
+void si_app_trace_begin(void);
+void si_app_trace_script(const si_mount_conf *mount);
+
 /* Imports mount's script as a module of the current interpreter and returns its callable (new
  * reference; the module itself for hooks and imports), or NULL with a Python exception set. */
 PyObject *si_app_load(si_mount_conf *mount);

@@ -167,30 +167,27 @@ PyType_Spec si_errors_spec = {
     .slots = errors_slots,
 };
 
-PyObject *si_errors_new(si_request *req)
-{
-    si_errors *self = PyObject_New(si_errors, req->st->errors_type);
-    if (!self)
-        return NULL;
-    self->req = req;
-    self->server = req->r->server;
-    self->pending = NULL;
-    self->level = APLOG_ERR;
-    self->is_stream = 0;
-    return (PyObject *)self;
-}
-
-PyObject *si_errors_stream_new(si_module_state *st, server_rec *server, int level)
+static PyObject *errors_new(si_module_state *st, si_request *req, server_rec *server, int level)
 {
     si_errors *self = PyObject_New(si_errors, st->errors_type);
     if (!self)
         return NULL;
-    self->req = NULL;
+    self->req = req;
     self->server = server;
     self->pending = NULL;
     self->level = level;
-    self->is_stream = 1;
+    self->is_stream = req == NULL;
     return (PyObject *)self;
+}
+
+PyObject *si_errors_new(si_request *req)
+{
+    return errors_new(req->st, req, req->r->server, APLOG_ERR);
+}
+
+PyObject *si_errors_stream_new(si_module_state *st, server_rec *server, int level)
+{
+    return errors_new(st, NULL, server, level);
 }
 
 void si_errors_detach(PyObject *errors)

@@ -211,9 +211,8 @@ static void recycle(si_pool *pool)
         si_pool_swap(slot, fresh);
         si_stats_add(pool->conf, SI_STAT_RECYCLES);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->conf->server, "SI0210: pool %s "
-                     "interpreter %d: "
-                     "recycled after %d requests (generation %" APR_UINT64_T_FMT ", built in %"
-                     APR_TIME_T_FMT " ms)", pool->name, slot->index, max_requests,
+                     "interpreter %d: recycled after %d requests (generation %" APR_UINT64_T_FMT
+                     ", built in %" APR_TIME_T_FMT " ms)", pool->name, slot->index, max_requests,
                      fresh->generation, apr_time_as_msec(apr_time_now() - started));
     }
 }
@@ -240,13 +239,12 @@ static void reload(si_pool *pool)
             /* never served: nothing of it is bound anywhere */
             si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));
     }
-    if (ok)
+    if (ok) {
         si_stats_add(pool->conf, SI_STAT_RELOADS);
-    if (ok)
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, pool->conf->server, "SI0211: pool %s: a "
-                     "script "
-                     "changed; %d interpreter(s) reloaded in %" APR_TIME_T_FMT " ms", pool->name,
-                     pool->count, apr_time_as_msec(apr_time_now() - started));
+                     "script changed; %d interpreter(s) reloaded in %" APR_TIME_T_FMT " ms",
+                     pool->name, pool->count, apr_time_as_msec(apr_time_now() - started));
+    }
     else
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, pool->conf->server, "SI0310: pool %s: reloading "
                      "after a script change failed (a new interpreter could not be made, or a "

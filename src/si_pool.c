@@ -5,7 +5,6 @@
 #include "si_extpath.h"
 
 #include <malloc.h>
-#include <unistd.h>
 
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
                           si_pool **out)
@@ -75,63 +74,6 @@ static PyStatus new_interpreter(si_pool_conf *conf, PyThreadState **state)
     return Py_NewInterpreterFromConfig(state, &config);
 }
 
-/* The start-up probe's report pipe (si_probe.c), -1 elsewhere. */
-static int trace_fd = -1;
-
-void si_pool_trace_imports(int fd)
-{
-    trace_fd = fd;
-}
-
-/* In a probe: each module's loading is bracketed in the report ("begin NAME" ... "end NAME"),
- * so the innermost unfinished one names what was being imported if the process dies. */
-static void trace_lookups(void)
-{
-    char code[1536];
-    apr_snprintf(code, sizeof(code),
-        "import os as _os, sys as _sys\n"
-        "class _SiProbeLoader:\n"
-        "    def __init__(self, inner, name):\n"
-        "        self._inner, self._name = inner, name.encode()\n"
-        "    def __getattr__(self, attr):\n"
-        "        return getattr(self._inner, attr)\n"
-        "    def _traced(self, step, *args):\n"
-        "        _os.write(%d, b'begin ' + self._name + b'\\n')\n"
-        "        try:\n"
-        "            result = getattr(self._inner, step)(*args)\n"
-        "        except BaseException:\n"
-        "            _os.write(%d, b'fail ' + self._name + b'\\n')\n"
-        "            raise\n"
-        "        _os.write(%d, b'end ' + self._name + b'\\n')\n"
-        "        return result\n"
-        "    def create_module(self, spec):\n"
-        "        return self._traced('create_module', spec)\n"
-        "    def exec_module(self, module):\n"
-        "        return self._traced('exec_module', module)\n"
-        "class _SiProbeTrace:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        for finder in _sys.meta_path:\n"
-        "            find = getattr(finder, 'find_spec', None)\n"
-        "            if finder is self or find is None:\n"
-        "                continue\n"
-        "            spec = find(name, path, target)\n"
-        "            if spec is not None:\n"
-        "                if spec.loader is not None and hasattr(spec.loader, 'exec_module'):\n"
-        "                    spec.loader = _SiProbeLoader(spec.loader, name)\n"
-        "                return spec\n"
-        "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd, trace_fd, trace_fd);
-    if (PyRun_SimpleString(code) != 0)
-        PyErr_Clear();
-}
-
-static void trace_script(si_mount_conf *mount)
-{
-    char line[1024];
-    int n = apr_snprintf(line, sizeof(line), "script %s\n", mount->script);
-    if (write(trace_fd, line, n) < 0)
-        return;   /* the parent went away: nothing to tell */
-}
-
 static void remember_failure(si_instance *inst, int i, const char *why)
 {
     free(inst->why[i]);
@@ -150,14 +92,12 @@ const char *si_instance_failure(si_instance *inst, si_mount_conf *mount)
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
 {
     si_pool_conf *conf = inst->slot->pool->conf;
-    if (trace_fd >= 0)
-        trace_lookups();
+    si_app_trace_begin();
     for (int i = 0; i < conf->mounts->nelts; i++) {
         si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
         if (conf->lazy && mount->kind != SI_SCRIPT_IMPORT)
             continue;
-        if (trace_fd >= 0)
-            trace_script(mount);
+        si_app_trace_script(mount);
         inst->apps[i] = si_app_load(mount);
         inst->app_state[i] = inst->apps[i] ? 1 : 2;
         if (!inst->apps[i]) {
@@ -252,9 +192,8 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
             si_tstate_restore(main_state);
         }
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0202: pool %s: creating "
-                     "interpreter %d "
-                     "(gil=%s) failed: %s", conf->name, slot->index, si_gil_name(conf->gil),
-                     status.err_msg ? status.err_msg : "unknown error");
+                     "interpreter %d (gil=%s) failed: %s", conf->name, slot->index,
+                     si_gil_name(conf->gil), status.err_msg ? status.err_msg : "unknown error");
         apr_pool_destroy(ptemp);
         return NULL;
     }
@@ -418,11 +357,8 @@ static void run_exit_funcs(si_instance *inst)
 static int wait_for_app_threads(PyThreadState *self, apr_time_t deadline)
 {
     int n;
-    while ((n = app_threads(self)) > 0 && apr_time_now() < deadline) {
-        PyThreadState *saved = PyEval_SaveThread();
-        apr_sleep(apr_time_from_msec(20));
-        PyEval_RestoreThread(saved);
-    }
+    while ((n = app_threads(self)) > 0 && apr_time_now() < deadline)
+        si_tstate_nap(apr_time_from_msec(20));
     return n;
 }
 

@@ -100,9 +100,6 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
 typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
 si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
 
-/* In a start-up probe process only: write each script and module lookup to fd. */
-void si_pool_trace_imports(int fd);
-
 /* Why mount failed to load in inst, in one line ("" if it did not fail). */
 const char *si_instance_failure(si_instance *inst, si_mount_conf *mount);
 

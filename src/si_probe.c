@@ -109,6 +109,31 @@ static void remember(apr_pool_t *p, const char *file, const char *failure)
     apr_file_close(f);
 }
 
+/* Forks a process that runs as the user Apache's children run as (never as root: it reads or
+ * imports the apps), with a pipe back to us.  Returns its pid to us, with *fd the pipe's read
+ * end; 0 in it, with *fd the write end; -1 if it could not be made. */
+static pid_t fork_as_apache_user(int *fd)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (geteuid() == 0 && ap_unixd_setup_child() != 0)
+            _exit(3);
+        *fd = fds[1];
+        return 0;
+    }
+    close(fds[1]);
+    if (pid < 0)
+        close(fds[0]);
+    else
+        *fd = fds[0];
+    return pid;
+}
+
 /* In the forked probe: never returns. */
 static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
 {
@@ -119,14 +144,13 @@ static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
     if (apr_file_open(&devnull, "/dev/null", APR_FOPEN_WRITE, 0, p) == APR_SUCCESS)
         for (server_rec *vs = s; vs; vs = vs->next)
             vs->error_log = devnull;
-    if (geteuid() == 0 && ap_unixd_setup_child() != 0)
-        _exit(3);   /* never import an app as root */
     conf->lazy = 0;   /* preload=off apps are imported at a request: probe them too */
     int rc = si_runtime_probe(p, s, conf, report_fd);
     _exit(rc == 0 ? 0 : 2);
 }
 
-/* The last module the probe looked up, and the first lines of faulthandler's dump. */
+/* The module whose loading was under way when the probe died (else the first that failed to
+ * load), the script, and the Python stack faulthandler dumped. */
 static const char *describe(apr_pool_t *p, si_probe *probe, int signal_number)
 {
     const char *module = "?", *script = "?", *fatal = NULL, *failed_first = NULL;
@@ -240,31 +264,21 @@ static void report_unreadable(apr_array_header_t *pools, int fd)
 apr_status_t si_probe_scripts_readable(apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *pools = si_config_all_pools(ptemp, s);
-    int fds[2];
-    if (pools->nelts == 0 || pipe(fds) != 0)
-        return APR_SUCCESS;
-    fflush(NULL);
-    pid_t pid = fork();
+    int fd;
+    pid_t pid = pools->nelts ? fork_as_apache_user(&fd) : -1;
     if (pid == 0) {
-        close(fds[0]);
-        if (geteuid() == 0 && ap_unixd_setup_child() != 0)
-            _exit(3);
-        report_unreadable(pools, fds[1]);
+        report_unreadable(pools, fd);
         _exit(0);
     }
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
+    if (pid < 0)
         return APR_SUCCESS;
-    }
     char report[4096];
     apr_size_t len = 0;
     ssize_t n;
-    while (len < sizeof(report) - 1
-           && (n = read(fds[0], report + len, sizeof(report) - 1 - len)) > 0)
+    while (len < sizeof(report) - 1 && (n = read(fd, report + len, sizeof(report) - 1 - len)) > 0)
         len += n;
     report[len] = '\0';
-    close(fds[0]);
+    close(fd);
     waitpid(pid, NULL, 0);
     apr_status_t rv = APR_SUCCESS;
     char *line, *state;
@@ -309,22 +323,14 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                 failed(pconf, probe, known, 1);
             continue;
         }
-        int pipe_fds[2];
-        if (pipe(pipe_fds) != 0)
+        int fd;
+        pid_t pid = fork_as_apache_user(&fd);
+        if (pid == 0)
+            run_probe(s, conf, fd);
+        if (pid < 0)
             continue;
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pipe_fds[0]);
-            run_probe(s, conf, pipe_fds[1]);
-        }
-        close(pipe_fds[1]);
-        if (pid < 0) {
-            close(pipe_fds[0]);
-            continue;
-        }
         probe->pid = pid;
-        probe->fd = pipe_fds[0];
+        probe->fd = fd;
         probe->report = apr_palloc(ptemp, SI_PROBE_REPORT_MAX);
         count++;
     }

@@ -21,13 +21,6 @@
 /* The request this thread is running (innermost first, through ->outer). */
 static _Thread_local si_request *running_here;
 
-static void sleep_without_gil(void)
-{
-    PyThreadState *state = si_tstate_suspend();
-    apr_sleep(SI_IO_POLL);
-    si_tstate_resume(state);
-}
-
 si_request *si_request_running_here(void)
 {
     si_request *req = running_here;
@@ -46,7 +39,7 @@ int si_request_io_begin(si_request *req)
     }
     req->io_users++;
     while (req->io_busy && !req->io_ended)
-        sleep_without_gil();
+        si_tstate_nap(SI_IO_POLL);
     if (req->io_ended) {
         req->io_users--;
         PyErr_SetString(PyExc_RuntimeError, "the request this object belongs to has ended");
@@ -70,7 +63,7 @@ static void end_io(si_request *req)
 {
     req->io_ended = 1;
     while (req->io_users > 0)
-        sleep_without_gil();
+        si_tstate_nap(SI_IO_POLL);
 }
 
 /* Logs the pending Python exception; returns what the handler answers. */
@@ -107,6 +100,19 @@ static int app_failed(si_request *req, const char *what)
                : req->input_status ? req->input_status : HTTP_INTERNAL_SERVER_ERROR;
     si_response_abort(req);
     return OK;
+}
+
+/* si_instance_app() gave no app (or hook module) for req's script: a request-timeout during its
+ * import (an exception is set: 504, and the next request imports it), or it failed to load. */
+static int no_app(si_request *req)
+{
+    if (PyErr_Occurred())
+        return app_failed(req, "timed out while its script was imported");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0302: pool %s interpreter %d: %s (%s) has "
+                  "no app: %s failed to load: %s", req->interp->pool->name, req->interp->index,
+                  req->r->uri, req->mount->label, req->mount->script,
+                  si_instance_failure(req->instance, req->mount));
+    return HTTP_INTERNAL_SERVER_ERROR;
 }
 
 /* PEP 3333: the body is an iterable of bytestrings. */
@@ -192,21 +198,13 @@ static int call_close(si_request *req, PyObject *result)
 static int run_app(si_request *req)
 {
     request_rec *r = req->r;
-    si_interp *interp = req->interp;
     int status = OK;
     PyObject *input = NULL, *errors = NULL, *start_response = NULL, *environ = NULL;
     PyObject *result = NULL;
     PyObject *app = si_instance_app(req->instance, req->mount, r);
 
-    if (!app && PyErr_Occurred())   /* request-timeout while importing it: retried later */
-        return app_failed(req, "timed out while its script was imported");
-    if (!app) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s) has "
-                      "no app: %s failed to load: %s", interp->pool->name, interp->index, r->uri,
-                      req->mount->label, req->mount->script,
-                      si_instance_failure(req->instance, req->mount));
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    if (!app)
+        return no_app(req);
     if (!(input = si_input_new(req)) || !(errors = si_errors_new(req))
         || !(start_response = si_start_response_new(req))
         || !(environ = si_environ_build(req, input, errors))) {
@@ -448,15 +446,8 @@ static int run_hook_body(si_request *req, void *baton)
     int result = -1;
     PyObject *module = si_instance_app(req->instance, req->mount, r), *function = NULL;
     PyObject *errors = NULL, *environ = NULL;
-    if (!module && PyErr_Occurred()) {   /* request-timeout while importing it */
-        app_failed(req, "timed out while its script was imported");
-        goto done;
-    }
     if (!module) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0302: pool %s interpreter %d: %s (%s): "
-                      "%s failed to load: %s", req->interp->pool->name, req->interp->index,
-                      r->uri, req->mount->label, req->mount->script,
-                      si_instance_failure(req->instance, req->mount));
+        no_app(req);
         goto done;
     }
     if (PyObject_GetOptionalAttrString(module, call->function, &function) <= 0

@@ -180,9 +180,7 @@ static int main_app_threads(apr_time_t deadline)
         Py_XDECREF(module);
         if (n == 0 || apr_time_now() >= deadline)
             return n;
-        PyThreadState *saved = PyEval_SaveThread();
-        apr_sleep(apr_time_from_msec(20));
-        PyEval_RestoreThread(saved);
+        si_tstate_nap(apr_time_from_msec(20));
     }
 }
 
@@ -286,26 +284,36 @@ static apr_status_t stop_runtime(void *data)
     return APR_SUCCESS;
 }
 
+/* Python in the main interpreter as pools need it; returns the calling thread's state of it
+ * (attached), or NULL (logged).  A child and a start-up probe start the same way. */
+static PyThreadState *start_python(server_rec *s, si_server_conf *conf)
+{
+    if (initialize_python(s, conf) < 0)
+        return NULL;
+    PyThreadState *main_state = PyThreadState_Get();
+    si_tstate_note_attached(main_state);
+    preload_shared_static_types(s);
+    install_extension_paths(s, conf);
+    return main_state;
+}
+
 int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int report_fd)
 {
     si_server_conf *server_conf = si_server_config(s);
     si_pool *pool;
     unsigned slots = 0;
+    PyThreadState *main_state;
     conf->interpreters = 1;   /* what one interpreter survives, every one does */
     if (si_pool_make(p, conf, &slots, &pool) != APR_SUCCESS
-        || si_tstate_init(p, slots) != APR_SUCCESS || initialize_python(s, server_conf) < 0)
+        || si_tstate_init(p, slots) != APR_SUCCESS || !(main_state = start_python(s, server_conf)))
         return -1;
-    PyThreadState *main_state = PyThreadState_Get();
-    si_tstate_note_attached(main_state);
-    preload_shared_static_types(s);
-    install_extension_paths(s, server_conf);
     /* The Python stack of a crash goes to the report too, whichever interpreter it is in. */
     char code[128];
     apr_snprintf(code, sizeof(code), "import faulthandler\n"
                  "faulthandler.enable(%d, all_threads=True)\n", report_fd);
     if (PyRun_SimpleString(code) != 0)
         PyErr_Clear();
-    si_pool_trace_imports(report_fd);
+    si_app_trace_imports(report_fd);
     si_instance *inst = si_instance_create(&pool->interps[0], main_state, s,
                                            server_conf->python_path);
     char line[64];
@@ -336,13 +344,9 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         }
         APR_ARRAY_PUSH(rt->pools, si_pool *) = pool;
     }
-    if (si_tstate_init(pchild, slots) != APR_SUCCESS || initialize_python(s, conf) < 0)
+    if (si_tstate_init(pchild, slots) != APR_SUCCESS || !(rt->main_state = start_python(s, conf)))
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
 
-    rt->main_state = PyThreadState_Get();
-    si_tstate_note_attached(rt->main_state);
-    preload_shared_static_types(s);
-    install_extension_paths(s, conf);
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);

@@ -260,9 +260,9 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
                   "apps; 0 when an import failed or the pool was not loaded (SI0305).");
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
-        int up = !ps->pool->conf->probe_failure;
+        int up = 1;
         for (int k = 0; k < ps->pool->count; k++)
-            up = up && ps->slots[k].ready && !ps->slots[k].failed;
+            up = up && strcmp(slot_state(ps->pool, &ps->slots[k]), "ready") == 0;
         ap_rprintf(r, "mod_subinterp_app_up{pool=\"%s\",vhost=\"%s\",pid=\"%" APR_PID_T_FMT
                    "\"} %d\n", label(r->pool, ps->pool->name),
                    label(r->pool, vhost_of(r->pool, ps->pool)), pid, up);
@@ -320,7 +320,8 @@ static void send_html(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     ap_rprintf(r, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mod_subinterp "
                "status</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-"
                "collapse:collapse}th,td{border:1px solid #999;padding:.3em .8em;text-align:right}"
-               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}td.failed{color:#b00;font-weight:bold}</style></head>\n"
+               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}"
+               "td.failed{color:#b00;font-weight:bold}</style></head>\n"
                "<body><h1>mod_subinterp %s</h1>\n<p>Child %" APR_PID_T_FMT ", Python %s, "
                "resident memory %.1f MiB, up %" APR_TIME_T_FMT " s. Formats: <a href=\"?json\">"
                "JSON</a>, <a href=\"?prometheus\">Prometheus</a>.</p>\n", SI_VERSION, getpid(),

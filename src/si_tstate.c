@@ -180,6 +180,13 @@ void si_tstate_resume(PyThreadState *state)
         PyEval_RestoreThread(state);   /* an app's thread: Apache never nests requests there */
 }
 
+void si_tstate_nap(apr_interval_time_t duration)
+{
+    PyThreadState *state = si_tstate_suspend();
+    apr_sleep(duration);
+    si_tstate_resume(state);
+}
+
 void si_tstate_restore(PyThreadState *state)
 {
     si_thread *t = current_thread();

@@ -48,6 +48,10 @@ void si_tstate_leave(void);
 PyThreadState *si_tstate_suspend(void);
 void si_tstate_resume(PyThreadState *state);
 
+/* Sleeps with the interpreter's GIL released (suspend, sleep, resume): for the few waits that
+ * poll (an I/O guard, app threads ending). */
+void si_tstate_nap(apr_interval_time_t duration);
+
 /* The registry of worker threads' main-interpreter states (gil=main pools share one state per
  * thread); reaped at child exit only. */
 si_tstate_registry *si_tstate_main_registry(void);

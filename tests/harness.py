@@ -98,6 +98,16 @@ class running:
         return False
 
 
+def read_until_closed(sock):
+    """Every byte the server sends on sock until it closes the connection."""
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def eventually(probe, expected, timeout=5):
     """Polls probe() until it returns expected (or the time is up); returns the last value.
     For effects that follow a complete response, such as the app's close()."""
@@ -210,12 +220,7 @@ class Httpd:
         """Sends raw bytes on a new connection; returns all bytes until the server closes."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
             s.sendall(data)
-            chunks = []
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
+            return read_until_closed(s)
 
     # -- the error log ------------------------------------------------------------------------
     def log_text(self, start=0):

@@ -13,7 +13,7 @@ import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from conftest import scratch_dir
-from harness import APPS, Httpd, running
+from harness import APPS, Httpd, read_until_closed, running
 from httpd_conf import BASE_MODULES
 
 AUTH_MODULES = BASE_MODULES + ("auth_basic", "auth_digest", "authn_core", "authz_user")
@@ -351,13 +351,7 @@ SubinterpScriptAlias /hello {apps}/hello.py
             first = s.recv(65536)
             if first.startswith(b"HTTP/1.1 100 Continue"):
                 s.sendall(b"hello")
-            rest = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
-            return first, rest
+            return first, read_until_closed(s)
 
     def test_sent_when_the_app_reads(self, httpd):
         first, rest = self.exchange(httpd, "/echo")
