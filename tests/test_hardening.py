@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import PRELOAD, running
+from harness import PRELOAD, read_until_closed, running
 
 DIRECTORY = """
 <Directory "{apps}">
@@ -91,12 +91,7 @@ SubinterpScriptAlias /h {apps}/hardening.py pool=t
                     pass   # the server may close once it answered
             sender = threading.Thread(target=trickle)
             sender.start()
-            reply = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                reply += chunk
+            reply = read_until_closed(s)
             sender.join()
         assert reply.startswith(b"HTTP/1.1 202"), reply[:200]
         deadline = time.monotonic() + 10
@@ -109,6 +104,15 @@ SubinterpScriptAlias /h {apps}/hardening.py pool=t
         assert outcome.get("write") == "RuntimeError", outcome
         assert outcome.get("errors") == "ok", outcome
         httpd.expect_log(r"handoff: a line after the request")
+        assert httpd.get("/h/hello").text == "hello"
+
+    def test_print_from_app_threads_is_logged_against_the_server(self, httpd):
+        assert httpd.get("/h/thread-print").text == "printed"
+        own = httpd.expect_log(r"\[subinterp:notice\] [^\n]*thread-print: the request's thread")
+        assert "[client 127.0.0.1:" in own.group(0)
+        for when in ("during", "after"):
+            line = httpd.expect_log(r"\[subinterp:notice\] [^\n]*thread-print: a thread, " + when)
+            assert "[client " not in line.group(0)
         assert httpd.get("/h/hello").text == "hello"
 
     def test_a_thread_may_read_the_body_while_the_request_waits(self, httpd):

@@ -6,6 +6,7 @@
                  the thread keeps using them after the request ended
 /handoff-result  what that thread saw (JSON)
 /thread-read     a thread reads the body while the request waits for it (allowed: serialized)
+/thread-print    print() from the request's thread and from other threads, during and after
 /smuggle         close() calls write() with a whole forged response after the body went out
 /status?N        answers with status N; /raise raises; /pid says which child answered
 /file            data.bin through wsgi.file_wrapper
@@ -100,6 +101,16 @@ def application(environ, start_response):
     if path == "/handoff-result":
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(seen.get("handoff")).encode()]
+    if path == "/thread-print":
+        # print() is sys.stdout, shared by the interpreter: from the request's own thread it
+        # names the client; from another thread, during or after the request, it cannot.
+        print("thread-print: the request's thread")
+        during = threading.Thread(target=print, args=("thread-print: a thread, during",))
+        during.start()
+        during.join()
+        threading.Timer(0.3, print, args=("thread-print: a thread, after",)).start()
+        start_response("200 OK", plain)
+        return [b"printed"]
     if path == "/thread-read":
         box = []
         reader = threading.Thread(target=lambda: box.append(environ["wsgi.input"].read()))
