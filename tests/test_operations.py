@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import scratch_dir
-from harness import GRANT_APPS as DIRECTORY, PRELOAD, running
+from harness import GRANT_APPS as DIRECTORY, PRELOAD, eventually, running
 
 
 
@@ -28,6 +28,9 @@ class TestBackpressure:
     CONFIG = DIRECTORY + """
 SubinterpPool one interpreters=1 max-active=1 queue-timeout=0.5
 SubinterpScriptAlias /slow {apps}/slow.py pool=one
+<Location /status>
+    SetHandler subinterp-status
+</Location>
 """
 
     def test_flood_gets_quick_503s_while_admitted_requests_succeed(self, httpd):
@@ -46,20 +49,22 @@ SubinterpScriptAlias /slow {apps}/slow.py pool=one
                          r"max-active=1 requests for queue-timeout; answering 503 for /slow/sleep")
 
     def test_queued_request_is_served_when_a_slot_frees_in_time(self, httpd):
-        finished = []
-
-        def get(path):
-            r = httpd.get(path)
-            finished.append(path)
-            return r
+        def active():
+            return httpd.get("/status?json").json()["pools"][0]["interpreters"][0]["active"]
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
-            first = ex.submit(get, "/slow/sleep?0.2")
-            time.sleep(0.05)
-            second = ex.submit(get, "/slow/ok")
-            assert first.result().status_code == 200 and second.result().status_code == 200
-        # It waited for the one admitted request: without the queue it would have finished
-        # first (it does no work), or been refused.
-        assert finished == ["/slow/sleep?0.2", "/slow/ok"]
+            sent = time.monotonic()
+            first = ex.submit(httpd.get, "/slow/sleep?0.4")
+            # The second request is sent once the first holds the one slot (a fixed head start
+            # is not enough on a loaded machine or under ASan).
+            assert eventually(active, 1) == 1
+            second = ex.submit(httpd.get, "/slow/ok")
+            assert second.result().status_code == 200
+            waited = time.monotonic() - sent
+            assert first.result().status_code == 200
+        # It waited for the admitted request to leave its interpreter: without the queue it
+        # would have answered at once (it does no work), or been refused.  (Which response
+        # reaches the client first is a race once the slot is free, so only the lower bound.)
+        assert waited >= 0.4, "the queued request did not wait for the slot"
 
 
 class TestRecycling:
