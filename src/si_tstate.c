@@ -244,14 +244,15 @@ int si_tstate_reap(si_tstate_registry *reg, int all)
 
 void si_tstate_free_threads(void)
 {
+    /* A thread still alive (a mod_http2 worker its module's cleanup gave up on joining) would
+     * run thread_exiting() on a freed record when it ends: no destructor from here on. */
+    pthread_key_delete(thread_key);
     pthread_mutex_lock(&all_threads_lock);
     while (all_threads) {
         si_thread *t = all_threads;
         all_threads = t->next;
-        if (t == this_thread) {
+        if (t == this_thread)
             this_thread = NULL;
-            pthread_setspecific(thread_key, NULL);
-        }
         free(t->cache);
         free(t);
     }
