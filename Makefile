@@ -27,9 +27,22 @@ MODULE       := .libs/mod_subinterp.so
 WARNINGS     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-unused-parameter
 EXTRA_CFLAGS ?= -O2
 EXTRA_LDFLAGS ?=
+# Every C build (the module, the sanitizer and fuzz builds, the bench's ceiling module) starts
+# from these; apxs adds Apache's and APR's includes itself, the others add APACHE_INCLUDES.
+SI_CPPFLAGS   = -I$(PY_INCLUDE) -Isrc -DSI_DEFAULT_PYTHON_HOME='"$(PY_HOME)"'
+APACHE_INCLUDES = -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) \
+                $(shell apr-1-config --includes --cppflags 2>/dev/null)
+PY_LIBS       = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
 
-.PHONY: all module module-path install bench bench-deps deps apache venv access run test clean distclean check-python \
-        asan asan-module asan-run tsan fuzz fuzz-regressions valgrind soak storm fuzz
+# Debian packages, installed in one place (tools/apt-need, root only; it says what to install
+# otherwise): what the tests need, and what the optional targets add.
+DEB_TEST     := apache2 apache2-dev valgrind curl
+DEB_FUZZ     := clang
+DEB_BENCH    := wrk apache2-utils nghttp2-client
+
+.PHONY: all module module-path install bench bench-deps deps apache venv access run test check clean \
+        distclean check-python asan asan-module asan-run tsan fuzz fuzz-regressions valgrind \
+        soak storm
 
 all: module
 
@@ -41,9 +54,9 @@ module: check-python $(MODULE)
 $(MODULE): $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (installs apache2-dev)"; exit 1; }
 	$(APXS) -c -o mod_subinterp.la \
-	    -Wc,-std=gnu11 $(addprefix -Wc$(comma),$(WARNINGS) $(EXTRA_CFLAGS)) -I$(PY_INCLUDE) -Isrc \
-	    -DSI_DEFAULT_PYTHON_HOME='\"$(PY_HOME)\"' \
-	    -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-Wl,-rpath,$(PY_LIBDIR) $(addprefix -Wl$(comma),$(EXTRA_LDFLAGS)) \
+	    -Wc,-std=gnu11 $(addprefix -Wc$(comma),$(WARNINGS) $(EXTRA_CFLAGS)) \
+	    $(subst ",\",$(SI_CPPFLAGS)) \
+	    $(subst -Wl$(comma),-Wl$(comma)-Wl$(comma),$(PY_LIBS)) $(addprefix -Wl$(comma),$(EXTRA_LDFLAGS)) \
 	    $(SOURCES) > $(BUILD)/apxs.log 2>&1 || { cat $(BUILD)/apxs.log; exit 1; }
 	@grep -E '(warning|error):' $(BUILD)/apxs.log || true
 
@@ -60,11 +73,7 @@ install: module
 deps: apache venv access
 
 apache:
-	@if ! command -v $(APXS) >/dev/null || ! [ -x $(HTTPD) ]; then \
-	    echo "Installing Debian's apache2 and apache2-dev"; \
-	    if [ "$$(id -u)" != 0 ]; then echo "make deps needs root for apt-get (or install apache2 apache2-dev yourself)"; exit 1; fi; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2 apache2-dev >/dev/null; \
-	fi
+	@tools/apt-need $(DEB_TEST)
 
 # The tests make venvs and measure CPython with sys.executable: it must be the module's Python.
 venv: check-python
@@ -87,10 +96,10 @@ access: check-python
 run: module apache access
 	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
 
-# The suite, then the same suite against the ASan+UBSan build (about as long again), then the
-# ThreadSanitizer stress test of dispatch and the fuzz replays (seconds), then memcheck (~40 s).
-test: deps module asan-module
-	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+# The whole proof: the suite, then the same suite against the ASan+UBSan build (about as long
+# again), then the ThreadSanitizer stress test of dispatch and the fuzz replays (seconds), then
+# memcheck (~40 s).
+test: check asan-module
 	@echo "--- the suite again, against the AddressSanitizer+UBSan build (make asan) ---"
 	@$(MAKE) --no-print-directory asan-run
 	@echo "--- dispatch and thread states under ThreadSanitizer (make tsan) ---"
@@ -100,14 +109,16 @@ test: deps module asan-module
 	@echo "--- Apache -X under valgrind memcheck over the corpus (make valgrind) ---"
 	@$(MAKE) --no-print-directory valgrind
 
+# The edit-test loop: the functional suite against the plain build only (PYTEST_ARGS=-k ...).
+check: deps module
+	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+
 # --- reliability (docs/reliability.md) -----------------------------------------------------------
 # Sanitizer builds go to build/ with plain $(CC), so they never disturb the apxs build in .libs.
 SAN_DIR      := $(BUILD)/asan
 ASAN_MODULE  := $(SAN_DIR)/mod_subinterp.so
-SAN_CFLAGS    = -std=gnu11 $(WARNINGS) -g -O1 -fno-omit-frame-pointer -fPIC \
-                -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(shell apr-1-config --includes --cppflags 2>/dev/null) \
-                -I$(PY_INCLUDE) -Isrc -DSI_DEFAULT_PYTHON_HOME='"$(PY_HOME)"'
-SAN_LIBS      = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
+SAN_CFLAGS    = -std=gnu11 $(WARNINGS) -g -O1 -fno-omit-frame-pointer -fPIC $(APACHE_INCLUDES) \
+                $(SI_CPPFLAGS)
 # Leaks are valgrind's job (Python keeps memory at exit by design); a deliberate crash in a
 # fault-injection test must stay a plain SIGSEGV, not an ASan report.
 ASAN_ENV      = SI_TEST_MODULE=$(CURDIR)/$(ASAN_MODULE) \
@@ -121,7 +132,7 @@ asan-module: check-python $(ASAN_MODULE)
 $(ASAN_MODULE): $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
 	@mkdir -p $(SAN_DIR)
 	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -shared -o $@ \
-	    $(SOURCES) $(SAN_LIBS)
+	    $(SOURCES) $(PY_LIBS)
 
 # The whole suite against the ASan+UBSan module; any report fails the test that provoked it.
 asan: deps asan-module asan-run
@@ -140,14 +151,13 @@ TSAN_BIN     := $(BUILD)/tsan/stress_dispatch
 $(TSAN_BIN): tests/c/stress_dispatch.c src/si_pool.c src/si_tstate.c src/si_extpath.c $(HEADERS) $(BUILD)/python.mk Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fsanitize=thread -fPIE -pie -o $@ tests/c/stress_dispatch.c \
-	    src/si_pool.c src/si_tstate.c src/si_extpath.c $(SAN_LIBS) $$(apr-1-config --link-ld) -lpthread
+	    src/si_pool.c src/si_tstate.c src/si_extpath.c $(PY_LIBS) $$(apr-1-config --link-ld) -lpthread
 
 tsan: check-python $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch $$(uname -m) -R $(TSAN_BIN)
 
 # memcheck of Apache -X serving the test corpus, through child exit (tools/memcheck; ~40 s).
 valgrind: module apache access venv
-	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; }
 	$(VENV)/bin/python tools/memcheck
 
 # libFuzzer (clang): tests/fuzz/fuzz_request.c (request/response syntax, trusted proxies) and
@@ -158,12 +168,11 @@ CLANG        ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/d
 FUZZ_TARGETS := request environ
 FUZZ_SOURCES_request := src/si_proxy.c src/si_http.c
 FUZZ_SOURCES_environ := src/si_environ.c src/si_proxy.c src/si_http.c
-FUZZ_INCLUDES = -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) \
-                $(shell apr-1-config --includes --cppflags 2>/dev/null) -I$(PY_INCLUDE) -Isrc
-FUZZ_LIBS     = $(SAN_LIBS) $$(apr-1-config --link-ld)
+FUZZ_INCLUDES = $(APACHE_INCLUDES) -I$(PY_INCLUDE) -Isrc
+FUZZ_LIBS     = $(PY_LIBS) $$(apr-1-config --link-ld)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_support.h $(SOURCES) $(HEADERS) $(BUILD)/python.mk Makefile
-	@test -n "$(CLANG)" || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null; }
+	@test -n "$(CLANG)" || tools/apt-need $(DEB_FUZZ)
 	@mkdir -p $(dir $@)
 	$(or $(CLANG),clang) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) \
 	    $(FUZZ_INCLUDES) -o $@ $< $(FUZZ_SOURCES_$*) $(FUZZ_LIBS)
@@ -193,7 +202,7 @@ fuzz: check-python $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
 
 # Bounded load runs, not part of make test (figures in docs/reliability.md).
 soak: module apache access venv
-	@command -v ab >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq apache2-utils >/dev/null; }
+	@tools/apt-need $(DEB_BENCH)
 	$(VENV)/bin/python tests/reliability/soak.py $(SOAK_ARGS)
 
 storm: module apache access venv
@@ -206,7 +215,7 @@ BENCH_ARGS ?=
 bench-deps: $(BENCH_VENV)/.installed
 
 $(BENCH_VENV)/.installed: requirements-bench.txt | check-python
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; }
+	@tools/apt-need $(DEB_BENCH)
 	@test -x $(BENCH_VENV)/bin/python || $(PY_FOUND) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	@touch $@
@@ -216,8 +225,7 @@ CEILING_MODULE := $(BUILD)/bench/mod_hello_ceiling.so
 
 $(CEILING_MODULE): tests/bench/mod_hello_ceiling.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(WARNINGS) -O2 -fPIC -shared -I$(shell $(APXS) -q INCLUDEDIR) \
-	    $$(apr-1-config --includes --cppflags) -o $@ $<
+	$(CC) -std=gnu11 $(WARNINGS) -O2 -fPIC -shared $(APACHE_INCLUDES) -o $@ $<
 
 bench: module apache access bench-deps $(CEILING_MODULE)
 	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python $(CURDIR)/$(CEILING_MODULE)
