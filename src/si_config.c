@@ -6,6 +6,7 @@
  */
 #include "si_config.h"
 #include "si_proxy.h"
+#include "si_status.h"
 
 #include <unistd.h>
 
@@ -207,10 +208,8 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
         pool->daemon_threads = strcmp(value, "on") == 0;
     }
     else {
-        return apr_psprintf(cmd->pool,
-                            "SI0101: unknown option '%s' (known: interpreters, gil, python-path, "
-                            "virtualenv, max-active, queue-timeout, request-timeout, "
-                            "max-requests, preload, daemon-threads)", key);
+        return apr_psprintf(cmd->pool, "SI0101: unknown option '%s'; SubinterpPool NAME takes "
+                            SI_POOL_OPTIONS, key);
     }
     return NULL;
 }
@@ -438,7 +437,7 @@ static const char *cmd_handler_script(cmd_parms *cmd, void *dummy, int argc, cha
     if (argc < 2)
         return "SI0106: SubinterpHandlerScript needs a handler name and a script file";
     if (strcmp(argv[0], SI_HANDLER) == 0
-        || strcmp(argv[0], "subinterp-status") == 0)
+        || strcmp(argv[0], SI_STATUS_HANDLER) == 0)
         return apr_psprintf(cmd->pool, "SI0106: SubinterpHandlerScript: %s is a built-in "
                             "handler name; choose another", argv[0]);
     si_mount_conf *handler = apr_pcalloc(cmd->pool, sizeof(*handler));
@@ -522,9 +521,7 @@ const command_rec si_directives[] = {
     AP_INIT_TAKE1("SubinterpPythonPath", cmd_python_path, NULL, RSRC_CONF,
                   "directories (colon separated) prepended to sys.path in every interpreter"),
     AP_INIT_TAKE_ARGV("SubinterpPool", cmd_pool, NULL, RSRC_CONF,
-                      "NAME [interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] "
-                      "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] "
-                      "[request-timeout=SEC] [max-requests=N]"),
+                      "NAME " SI_POOL_OPTIONS),
     AP_INIT_TAKE_ARGV("SubinterpScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
                       "URL-PATH FILE [pool=NAME] [callable=NAME]"),
     AP_INIT_FLAG("SubinterpScriptReloading", cmd_reloading, NULL, RSRC_CONF,
@@ -558,7 +555,7 @@ const command_rec si_directives[] = {
     {NULL}
 };
 
-static int online_cpus(void)
+int si_online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -668,7 +665,7 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
         for (int i = 0; i < conf->pools->nelts; i++) {
             si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
             if (pool->interpreters == 0)
-                pool->interpreters = pool->gil == SI_GIL_OWN ? online_cpus() : 1;
+                pool->interpreters = pool->gil == SI_GIL_OWN ? si_online_cpus() : 1;
             pool->reloading = conf->reloading == 1;
         }
     }

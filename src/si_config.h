@@ -126,4 +126,13 @@ si_mount_conf *si_config_match(server_rec *s, const char *uri);
 
 const char *si_gil_name(si_gil_mode gil);
 
+/* The processors this child may run on (1 if unknown): gil=own's default pool size, and how many
+ * threads load interpreters at start-up. */
+int si_online_cpus(void);
+
+/* SubinterpPool's options, for its `httpd -L` help and the unknown-option error alike. */
+#define SI_POOL_OPTIONS "[interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] " \
+    "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] [request-timeout=SEC] " \
+    "[max-requests=N] [preload=on|off] [daemon-threads=on|off]"
+
 #endif

@@ -11,23 +11,28 @@
 
 #include <arpa/inet.h>
 
+/* The headers we understand, written once: the lookup table and the list in error messages. */
+#define FORWARDED_HEADERS(X) \
+    X("X-Forwarded-For", SI_FWD_CLIENT) \
+    X("X-Real-IP", SI_FWD_CLIENT) \
+    X("X-Client-IP", SI_FWD_CLIENT) \
+    X("X-Forwarded-Proto", SI_FWD_SCHEME) \
+    X("X-Forwarded-Scheme", SI_FWD_SCHEME) \
+    X("X-Forwarded-HTTPS", SI_FWD_SCHEME) \
+    X("X-Forwarded-SSL", SI_FWD_SCHEME) \
+    X("X-Forwarded-Host", SI_FWD_HOST) \
+    X("X-Host", SI_FWD_HOST) \
+    X("X-Forwarded-Port", SI_FWD_PORT) \
+    X("X-Script-Name", SI_FWD_SCRIPT) \
+    X("X-Forwarded-Prefix", SI_FWD_SCRIPT)
+
+#define TABLE_ROW(name, group) {name, group},
+#define LISTED(name, group) ", " name
+
 static const struct {
     const char *name;
     si_forwarded_group group;
-} known[] = {
-    {"X-Forwarded-For", SI_FWD_CLIENT},
-    {"X-Real-IP", SI_FWD_CLIENT},
-    {"X-Client-IP", SI_FWD_CLIENT},
-    {"X-Forwarded-Proto", SI_FWD_SCHEME},
-    {"X-Forwarded-Scheme", SI_FWD_SCHEME},
-    {"X-Forwarded-HTTPS", SI_FWD_SCHEME},
-    {"X-Forwarded-SSL", SI_FWD_SCHEME},
-    {"X-Forwarded-Host", SI_FWD_HOST},
-    {"X-Host", SI_FWD_HOST},
-    {"X-Forwarded-Port", SI_FWD_PORT},
-    {"X-Script-Name", SI_FWD_SCRIPT},
-    {"X-Forwarded-Prefix", SI_FWD_SCRIPT},
-};
+} known[] = {FORWARDED_HEADERS(TABLE_ROW)};
 #define KNOWN_COUNT (sizeof(known) / sizeof(known[0]))
 
 int si_proxy_header_group(const char *name, const char **canonical)
@@ -43,9 +48,8 @@ int si_proxy_header_group(const char *name, const char **canonical)
 
 const char *si_proxy_known_headers(void)
 {
-    return "X-Forwarded-For, X-Real-IP, X-Client-IP, X-Forwarded-Proto, X-Forwarded-Scheme, "
-           "X-Forwarded-HTTPS, X-Forwarded-SSL, X-Forwarded-Host, X-Host, X-Forwarded-Port, "
-           "X-Script-Name, X-Forwarded-Prefix";
+    static const char listed[] = FORWARDED_HEADERS(LISTED);
+    return listed + 2;   /* past the leading ", " */
 }
 
 static int in_subnets(const apr_array_header_t *subnets, apr_sockaddr_t *address)

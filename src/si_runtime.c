@@ -136,8 +136,8 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
             if (pool->interps[k].current && pool->conf->gil == SI_GIL_OWN)
                 w.instances[w.count++] = pool->interps[k].current;
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = w.count < cpus ? w.count : (int)(cpus > 0 ? cpus : 1);
+    int cpus = si_online_cpus();
+    int threads = w.count < cpus ? w.count : cpus;
     apr_thread_t **handles = apr_pcalloc(p, (threads ? threads : 1) * sizeof(*handles));
     int started = 0;
     if (threads > 1 && apr_thread_mutex_create(&w.lock, APR_THREAD_MUTEX_DEFAULT, p) == APR_SUCCESS)

@@ -2,7 +2,7 @@
 directive and the problem (for `apachectl -t` as for a start)."""
 import pytest
 
-from harness import GRANT_APPS as DIRECTORY, Httpd
+from harness import GRANT_APPS as DIRECTORY, Httpd, running
 
 
 
@@ -72,17 +72,38 @@ SubinterpScriptAlias /b/ {apps}/hello.py callable=application
     assert rc == 0 and "Syntax OK" in output, output
 
 
+POOL_OPTIONS = {"interpreters": "2", "gil": "shared", "python-path": "/tmp",
+                "virtualenv": None, "max-active": "4", "queue-timeout": "1",
+                "request-timeout": "5", "max-requests": "100", "preload": "off",
+                "daemon-threads": "on"}
+
+
+def test_every_pool_option_is_in_the_help_and_in_the_unknown_option_error(scratch):
+    """The option list is written once: `httpd -L` and SI0101 both name every option the parser
+    takes (the help once forgot preload=)."""
+    import subprocess
+    from harness import HTTPD, httpd_env
+    for option, value in POOL_OPTIONS.items():
+        if value is not None:
+            rc, output = Httpd(scratch, DIRECTORY + "SubinterpPool p %s=%s\n"
+                               "SubinterpScriptAlias /a {apps}/hello.py pool=p"
+                               % (option, value)).configtest()
+            assert rc == 0, (option, output)
+    rc, error = Httpd(scratch, DIRECTORY + "SubinterpPool p bogus=1").configtest()
+    listing = subprocess.run([HTTPD, "-L", "-f", Httpd(scratch, DIRECTORY).write_config()],
+                             capture_output=True, text=True, timeout=30, env=httpd_env()).stdout
+    help_line = listing[listing.index("SubinterpPool"):].split("\n")[1]
+    for option in POOL_OPTIONS:
+        assert "[%s=" % option in help_line, (option, help_line)
+        assert "[%s=" % option in error, (option, error)
+
+
 def test_unused_pool_is_a_warning(scratch):
-    server = Httpd(scratch, DIRECTORY + "SubinterpPool idle\n"
-                   "SubinterpScriptAlias /a {apps}/hello.py")
-    server.start()
-    try:
+    with running(scratch, DIRECTORY + "SubinterpPool idle\n"
+                 "SubinterpScriptAlias /a {apps}/hello.py") as server:
         assert server.wait_log(r"\[subinterp:warn\].*SI0112: SubinterpPool idle \(\S+:\d+\) has "
                                r"no SubinterpScriptAlias", start=0)
         assert server.get("/a").status_code == 200
-    finally:
-        server.stop()
-    assert not server.unexpected_log_lines()
 
 
 def test_example_vhost_serves(scratch):
@@ -105,18 +126,13 @@ def test_example_vhost_serves(scratch):
     example = open(os.path.join(os.path.dirname(__file__), "..", "conf",
                                 "example-vhost.conf")).read()
     body = example.replace("/srv", srv).replace("*:80", "127.0.0.1:{port}")
-    server = Httpd(scratch, body.replace("{", "{{").replace("}", "}}").replace(
-        "{{port}}", "{port}"))
-    rc, output = server.configtest()
+    body = body.replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
+    rc, output = Httpd(scratch, body).configtest()
     assert rc == 0, output
-    server.start()
-    try:
+    with running(scratch, body) as server:
         for path in ("/", "/api", "/reports"):
             r = server.get(path, headers={"Host": "shop.example.com"})
             assert r.status_code == 200 and r.text == "Hello, world!\n", path
-    finally:
-        server.stop()
-    assert not server.unexpected_log_lines()
 
 
 def test_python_that_cannot_start_is_logged_and_answers_500(scratch):
@@ -125,16 +141,11 @@ def test_python_that_cannot_start_is_logged_and_answers_500(scratch):
     import os
     home = os.path.join(scratch, "not-a-python")
     os.makedirs(home)
-    server = Httpd(scratch, DIRECTORY + "SubinterpPythonHome %s\n"
-                   "SubinterpScriptAlias /a {apps}/hello.py" % home)
-    server.always_expected = [__import__("re").compile(p) for p in (r"SI0201", r"SI0502")]
-    server.start()
-    try:
+    with running(scratch, DIRECTORY + "SubinterpPythonHome %s\n"
+                 "SubinterpScriptAlias /a {apps}/hello.py" % home,
+                 expected=(r"SI0201", r"SI0502")) as server:
         assert server.get("/a").status_code == 500
         assert server.wait_log(r"\[subinterp:crit\] .*SI0201: Python could not be initialized "
                                r"\(home %s\)" % home, start=0)
         assert server.wait_log(r"SI0502: pool /a for /a is not running: Python failed to start",
                                start=0)
-    finally:
-        server.stop()
-    assert not server.unexpected_log_lines()
