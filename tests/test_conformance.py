@@ -1,4 +1,4 @@
-"""PEP 3333 conformance (issue 3): wsgiref's validator, file_wrapper, Content-Length, HEAD,
+"""PEP 3333 conformance: wsgiref's validator, file_wrapper, Content-Length, HEAD,
 return-value errors, wsgi.input edge cases."""
 import os
 import socket
@@ -189,13 +189,9 @@ SubinterpScriptAlias /who {apps}/whoami.py pool=reader
             s.sendall(b"POST /body/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
                       + b"a" * 1000)
             time.sleep(0.3)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            last = httpd.get("/body/last").json()["last"]
-            if last and "oserror" in last:
-                break
-            time.sleep(0.1)
-        assert "oserror" in last, last
+        def saw_oserror():
+            return "oserror" in (httpd.get("/body/last").json()["last"] or "")
+        assert eventually(saw_oserror, True, timeout=10), httpd.get("/body/last").json()
         httpd.expect_log(r"SI0401: pool reader interpreter 0: POST /body/x .*OSError: request "
                          r"body could not be read")
 

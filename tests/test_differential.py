@@ -6,12 +6,11 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 import requests
 
-from harness import APPS, ROOT, free_port, running
+from harness import APPS, ROOT, eventually, free_port, running
 
 VENV = os.path.join(ROOT, ".venv")
 CONFIG = """
@@ -111,13 +110,13 @@ def gunicorn_url():
     proc = subprocess.Popen([os.path.join(VENV, "bin", "gunicorn"), "-b", "127.0.0.1:%d" % port,
                              "-w", "1", "--chdir", APPS, "httpbin_app:application"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def listening():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return True
         except OSError:
-            time.sleep(0.1)
+            return False
+    assert eventually(listening, True, timeout=30), "gunicorn did not start"
     yield "http://127.0.0.1:%d" % port
     proc.terminate()
     proc.wait(10)

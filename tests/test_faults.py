@@ -1,4 +1,4 @@
-"""Fault injection (issue #7): what a fatal fault in one app can and cannot take down.
+"""Fault injection: what a fatal fault in one app can and cannot take down.
 
 A segfault or os._exit() in an app ends the whole child process that ran it (its interpreters
 share the address space; docs/reliability.md says why no per-interpreter containment is

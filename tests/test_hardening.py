@@ -2,7 +2,6 @@
 stalled the maintenance thread (docs/reliability.md, "Hardening").  Each test reproduces the
 pattern against a real Apache; the harness fails any of them on a crash, an abort or a
 sanitizer report."""
-import json
 import os
 import socket
 import threading

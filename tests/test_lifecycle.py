@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from harness import GRANT_APPS as DIRECTORY, PRELOAD
+from harness import GRANT_APPS as DIRECTORY, PRELOAD, eventually
 
 
 class TestGracefulRestart:
@@ -134,14 +134,11 @@ SubinterpScriptAlias /hello {apps}/hello.py
               % (rss_before, rss_after, fds_before, fds_after))
         assert fds_after == fds_before
         assert rss_after - rss_before < 1024, (rss_before, rss_after)   # KiB
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        def who():
             try:
-                if httpd.get("/who", timeout=5).status_code == 200:
-                    break
-            except Exception:
-                pass
-            time.sleep(0.2)
-        assert httpd.get("/who").status_code == 200
+                return httpd.get("/who", timeout=5).status_code
+            except requests.RequestException as e:
+                return repr(e)
+        assert eventually(who, 200, timeout=15) == 200
         assert not httpd.wait_log(r"not the last thread|exit signal|Fatal Python", timeout=0,
                                   start=0)

@@ -1,4 +1,4 @@
-"""Real applications (issue 6): Flask, Django, the standard library's C parts, and an extension
+"""Real applications: Flask, Django, the standard library's C parts, and an extension
 that refuses sub-interpreters.  The apps import their packages from the test venv (virtualenv=)."""
 import concurrent.futures
 import hashlib
