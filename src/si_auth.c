@@ -88,10 +88,9 @@ static authn_status check_password(request_rec *r, const char *user, const char 
         return AUTH_GENERAL_ERROR;
     }
     credentials c = {.user = user, .password = password};
-    int http_status;
-    int status = si_request_run_hook(r, script, "check_password", call_check_password, &c,
-                                     &http_status);
-    return status < 0 ? AUTH_GENERAL_ERROR : (authn_status)status;
+    si_hook_outcome hook = si_request_run_hook(r, script, "check_password", call_check_password,
+                                               &c);
+    return hook.ran ? (authn_status)hook.result : AUTH_GENERAL_ERROR;
 }
 
 static int is_md5_hex(const char *text, Py_ssize_t len)
@@ -140,12 +139,13 @@ static authn_status get_realm_hash(request_rec *r, const char *user, const char 
         return AUTH_GENERAL_ERROR;
     }
     credentials c = {.user = user, .realm = realm};
-    int http_status;
-    int status = si_request_run_hook(r, script, "get_realm_hash", call_get_realm_hash, &c,
-                                     &http_status);
-    if (status == AUTH_USER_FOUND)
+    si_hook_outcome hook = si_request_run_hook(r, script, "get_realm_hash", call_get_realm_hash,
+                                               &c);
+    if (!hook.ran)
+        return AUTH_GENERAL_ERROR;
+    if (hook.result == AUTH_USER_FOUND)
         *rethash = c.hash;
-    return status < 0 ? AUTH_GENERAL_ERROR : (authn_status)status;
+    return (authn_status)hook.result;
 }
 
 static const authn_provider authn_subinterp = {check_password, get_realm_hash};
@@ -216,15 +216,14 @@ static authz_status check_group(request_rec *r, const char *require_line, const 
         return AUTHZ_GENERAL_ERROR;
     }
     group_check check = {.wanted = group_words(r->pool, require_line)};
-    int http_status;
-    int status = si_request_run_hook(r, script, "groups_for_user", call_groups_for_user, &check,
-                                     &http_status);
-    if (status < 0)
+    si_hook_outcome hook = si_request_run_hook(r, script, "groups_for_user",
+                                               call_groups_for_user, &check);
+    if (!hook.ran)
         return AUTHZ_GENERAL_ERROR;
-    if (status == AUTHZ_DENIED)
+    if (hook.result == AUTHZ_DENIED)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0604: user %s is in none of the groups "
                       "'%s' required for %s", r->user, require_line, r->uri);
-    return (authz_status)status;
+    return (authz_status)hook.result;
 }
 
 static const char *parse_group_line(cmd_parms *cmd, const char *require_line,
@@ -265,17 +264,17 @@ static int check_access(request_rec *r)
     if (!dir || !dir->access)
         return DECLINED;
     const char *host = ap_get_useragent_host(r, REMOTE_NAME, NULL);
-    int http_status;
-    int status = si_request_run_hook(r, dir->access, "allow_access", call_allow_access,
-                                     (void *)(host ? host : r->useragent_ip), &http_status);
-    if (status < 0)
-        return http_status;
-    if (status == NO_OPINION)
+    si_hook_outcome hook = si_request_run_hook(r, dir->access, "allow_access",
+                                               call_allow_access,
+                                               (void *)(host ? host : r->useragent_ip));
+    if (!hook.ran)
+        return hook.http_status;
+    if (hook.result == NO_OPINION)
         return DECLINED;
-    if (status == HTTP_FORBIDDEN)
+    if (hook.result == HTTP_FORBIDDEN)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0605: allow_access() (%s) denied %s "
                       "for %s", dir->access->script, r->uri, host ? host : r->useragent_ip);
-    return status;
+    return hook.result;
 }
 
 void si_auth_register(apr_pool_t *p)

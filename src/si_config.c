@@ -416,9 +416,8 @@ static const char *script_directive(cmd_parms *cmd, si_script_kind kind, int arg
 /* SubinterpAuthUserScript / SubinterpAuthGroupScript / SubinterpAccessScript FILE [pool=NAME] */
 static const char *cmd_hook_script(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
 {
-    si_dir_conf *dir = dirconf;
-    si_mount_conf **slot = cmd->info == (void *)1 ? &dir->auth_user
-                           : cmd->info == (void *)2 ? &dir->auth_group : &dir->access;
+    /* cmd->info: the offset of the si_dir_conf field the directive sets */
+    si_mount_conf **slot = (si_mount_conf **)((char *)dirconf + (size_t)cmd->info);
     return script_directive(cmd, SI_SCRIPT_HOOKS, argc, argv, 0, slot);
 }
 
@@ -528,13 +527,16 @@ const command_rec si_directives[] = {
                  "On to rebuild a pool's interpreters when a mounted script changes"),
     AP_INIT_FLAG("SubinterpPassAuthorization", cmd_pass_authorization, NULL, OR_AUTHCFG | RSRC_CONF,
                  "On to pass the Authorization header to apps as HTTP_AUTHORIZATION"),
-    AP_INIT_TAKE_ARGV("SubinterpAuthUserScript", cmd_hook_script, (void *)1,
+    AP_INIT_TAKE_ARGV("SubinterpAuthUserScript", cmd_hook_script,
+                      (void *)APR_OFFSETOF(si_dir_conf, auth_user),
                       RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: check_password() and "
                       "get_realm_hash() for AuthBasicProvider/AuthDigestProvider subinterp"),
-    AP_INIT_TAKE_ARGV("SubinterpAuthGroupScript", cmd_hook_script, (void *)2,
+    AP_INIT_TAKE_ARGV("SubinterpAuthGroupScript", cmd_hook_script,
+                      (void *)APR_OFFSETOF(si_dir_conf, auth_group),
                       RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: groups_for_user() for "
                       "Require subinterp-group"),
-    AP_INIT_TAKE_ARGV("SubinterpAccessScript", cmd_hook_script, (void *)3,
+    AP_INIT_TAKE_ARGV("SubinterpAccessScript", cmd_hook_script,
+                      (void *)APR_OFFSETOF(si_dir_conf, access),
                       RSRC_CONF | ACCESS_CONF, "FILE [pool=NAME]: allow_access() for every "
                       "request in this location"),
     AP_INIT_TAKE_ARGV("SubinterpImportScript", cmd_import_script, NULL, RSRC_CONF,

@@ -99,7 +99,7 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
             continue;
         si_app_trace_script(mount);
         inst->apps[i] = si_app_load(mount);
-        inst->app_state[i] = inst->apps[i] ? 1 : 2;
+        inst->app_state[i] = inst->apps[i] ? SI_APP_LOADED : SI_APP_FAILED;
         if (!inst->apps[i]) {
             if (mount->kind != SI_SCRIPT_IMPORT)
                 inst->apps_failed++;
@@ -232,8 +232,8 @@ static PyObject *file_app(si_instance *inst, si_mount_conf *file, request_rec *r
 
 static int due_for_import(si_instance *inst, int i)
 {
-    return inst->app_state[i] == 0
-           || (inst->app_state[i] == 2 && apr_time_now() >= inst->retry_at[i]);
+    return inst->app_state[i] == SI_APP_NOT_LOADED
+           || (inst->app_state[i] == SI_APP_FAILED && apr_time_now() >= inst->retry_at[i]);
 }
 
 /* Imports mount i under preload=off, with inst->load_lock held. */
@@ -243,7 +243,7 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
     apr_time_t started = apr_time_now();
     inst->apps[i] = si_app_load(mount);
     if (inst->apps[i]) {
-        inst->app_state[i] = 1;
+        inst->app_state[i] = SI_APP_LOADED;
         inst->failures[i] = 0;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
                       "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
@@ -254,14 +254,14 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
     if (st && PyErr_ExceptionMatches((PyObject *)st->request_timeout_type)) {
         /* The request ran out of time, not the script out of luck: the next request imports
          * it afresh.  The exception stays raised: this request answers 504. */
-        inst->app_state[i] = 0;
+        inst->app_state[i] = SI_APP_NOT_LOADED;
         return;
     }
     apr_time_t backoff = SI_RETRY_FIRST << (inst->failures[i] < 6 ? inst->failures[i] : 6);
     if (backoff > SI_RETRY_MAX)
         backoff = SI_RETRY_MAX;
     inst->failures[i]++;
-    inst->app_state[i] = 2;
+    inst->app_state[i] = SI_APP_FAILED;
     inst->retry_at[i] = apr_time_now() + backoff;
     remember_failure(inst, i, si_app_log_load_failure(r->pool, r->server, r, mount,
                                                       inst->slot->index));

@@ -17,6 +17,13 @@
 struct si_pool;
 struct si_interp;
 
+/* Where one mount's app stands in one instance (preload=off loads it at its first request). */
+typedef enum {
+    SI_APP_NOT_LOADED = 0,   /* calloc's zero */
+    SI_APP_LOADED,
+    SI_APP_FAILED,           /* retried after a backoff (retry_at) */
+} si_app_state;
+
 typedef struct si_instance {
     struct si_interp *slot;
     apr_uint64_t generation;        /* 0 for the slot's first instance */
@@ -33,7 +40,7 @@ typedef struct si_instance {
     PyObject *pool_name;            /* str, for environ */
     PyObject **apps;                /* per mount of the pool; NULL where loading failed */
     int apps_failed;                /* how many mounts failed to load */
-    char *app_state;                /* per mount, preload=off: 0 not loaded, 1 loaded, 2 failed */
+    unsigned char *app_state;       /* per mount, preload=off: an si_app_state */
     apr_time_t *retry_at;           /* per mount, preload=off: a failed import is retried then */
     int *failures;                  /* per mount: consecutive failed imports (for the backoff) */
     char **why;                     /* per mount: why it failed to load (malloc'd), or NULL */

@@ -474,15 +474,15 @@ done:
     return result;
 }
 
-int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
-                        si_hook_fn fn, void *baton, int *http_status)
+si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
+                                    si_hook_fn fn, void *baton)
 {
     si_interp *interp;
     si_instance *instance;
     apr_time_t started = apr_time_now();
-    *http_status = acquire(r, script->pool, &interp, &instance);
-    if (*http_status != OK)
-        return -1;
+    int refused = acquire(r, script->pool, &interp, &instance);
+    if (refused != OK)
+        return (si_hook_outcome){.http_status = refused};
     si_request req = {.r = r, .interp = interp, .instance = instance, .mount = script,
                       .script_name = "", .path_info = r->uri, .script_filename = script->script,
                       .content_length = -1};
@@ -491,6 +491,7 @@ int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *funct
     if (with_interpreter(&req, run_hook_body, &call, &result) < 0)
         result = -1;
     si_pool_release(script->pool->runtime, interp, instance, started);
-    *http_status = HTTP_INTERNAL_SERVER_ERROR;
-    return result;
+    if (result < 0)
+        return (si_hook_outcome){.http_status = HTTP_INTERNAL_SERVER_ERROR};
+    return (si_hook_outcome){.ran = 1, .result = result};
 }

@@ -75,11 +75,15 @@ int si_request_handle_file(request_rec *r);
 
 /* Runs fn on an interpreter of script's pool with an environ for r that has no wsgi.input
  * (authentication, authorization and access hooks).  fn gets the named function of the
- * script's module.  Returns fn's result; on a failure before fn (no pool, no interpreter, no
- * such function, an exception) logs it and returns -1 with *http_status set (500 or 503). */
+ * script's module and returns a hook status (>= 0), or -1 when the function failed (logged). */
 typedef int (*si_hook_fn)(si_request *req, PyObject *function, PyObject *environ, void *baton);
-int si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
-                        si_hook_fn fn, void *baton, int *http_status);
+typedef struct {
+    int ran;           /* fn answered: result is its status */
+    int result;
+    int http_status;   /* otherwise (logged): 503 when the pool's queue timed out, else 500 */
+} si_hook_outcome;
+si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
+                                    si_hook_fn fn, void *baton);
 
 /* wsgi.input (si_input.c) */
 PyObject *si_input_new(si_request *req);
