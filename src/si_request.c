@@ -1,7 +1,8 @@
 /* si_request.c — one WSGI request from dispatch to the last byte (PEP 3333 "The Server Side").
  *
  * The worker thread takes an interpreter from the mount's pool, attaches its cached thread state
- * for that interpreter, calls the app, sends what it returns, always calls close(), and leaves.
+ * for that interpreter, calls the app, has si_response.c send what it returns and call close()
+ * (always), and leaves.
  * An exception before the headers went out is a 500; after, the response is cut short so the
  * client cannot mistake it for a complete one.  Either way, the traceback goes to the error log
  * in one entry.
@@ -115,86 +116,6 @@ static int no_app(si_request *req)
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* PEP 3333: the body is an iterable of bytestrings. */
-static int check_chunk(si_request *req, PyObject *chunk)
-{
-    if (PyBytes_Check(chunk))
-        return 0;
-    PyErr_Format(PyExc_TypeError, "the app's response yielded %.100s, not bytes (PEP 3333 "
-                 "bodies are bytestrings; encode text first)", Py_TYPE(chunk)->tp_name);
-    return -1;
-}
-
-/* Sends the iterable.  Returns 0, or -1 with an exception set (or with client_gone). */
-static int send_body(si_request *req, PyObject *result)
-{
-    if (PyUnicode_Check(result) || PyBytes_Check(result) || result == Py_None) {
-        /* Iterating a str or bytes would "work" one character at a time. */
-        PyErr_Format(PyExc_TypeError, "the app returned %.100s; PEP 3333 wants an iterable of "
-                     "bytestrings, such as [body]", result == Py_None ? "None"
-                                                   : Py_TYPE(result)->tp_name);
-        return -1;
-    }
-    if (Py_IS_TYPE(result, req->st->file_wrapper_type)) {
-        int sent = si_response_send_file(req, result);
-        if (sent != 0)
-            return sent < 0 ? -1 : 0;
-    }
-    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
-        /* Every block is already there: nothing can delay the next, so no flush per block. */
-        PyObject *seq = result;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        for (Py_ssize_t i = 0; i < n && i < PySequence_Fast_GET_SIZE(seq); i++) {
-            /* Owned while Apache reads it with the GIL released: an app thread may change a
-             * list it returned meanwhile. */
-            PyObject *chunk = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
-            int rc = check_chunk(req, chunk) < 0
-                     || si_response_write(req, PyBytes_AS_STRING(chunk),
-                                          PyBytes_GET_SIZE(chunk), 0) < 0 ? -1 : 0;
-            Py_DECREF(chunk);
-            if (rc < 0)
-                return -1;
-            if (req->overflowed)
-                break;
-        }
-        return 0;
-    }
-    PyObject *iter = PyObject_GetIter(result), *chunk;
-    if (!iter)
-        return -1;
-    while ((chunk = PyIter_Next(iter))) {
-        /* PEP 3333: a block must reach the client before the app is asked for the next. */
-        int rc = check_chunk(req, chunk);
-        if (rc == 0 && PyBytes_GET_SIZE(chunk) > 0)
-            rc = si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 1);
-        Py_DECREF(chunk);
-        if (rc < 0) {
-            Py_DECREF(iter);
-            return -1;
-        }
-        if (req->overflowed)
-            break;   /* everything past Content-Length would be dropped anyway */
-    }
-    Py_DECREF(iter);
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-/* PEP 3333: "If the iterable returned by the application has a close() method, the server must
- * call that method upon completion of the current request, whether the request was completed
- * normally, or terminated early due to an application error". */
-static int call_close(si_request *req, PyObject *result)
-{
-    PyObject *close;
-    if (PyObject_GetOptionalAttr(result, req->st->str_close, &close) < 0)
-        return -1;
-    if (!close)
-        return 0;
-    PyObject *rv = PyObject_CallNoArgs(close);
-    Py_DECREF(close);
-    Py_XDECREF(rv);
-    return rv ? 0 : -1;
-}
-
 static int run_app(si_request *req)
 {
     request_rec *r = req->r;
@@ -217,7 +138,7 @@ static int run_app(si_request *req)
         status = app_failed(req, "raised an exception");
         goto done;
     }
-    if (send_body(req, result) < 0) {
+    if (si_response_send_body(req, result) < 0) {
         if (req->client_gone) {
             PyErr_Clear();   /* logged at info by the writer; nothing to send anyway */
             r->connection->keepalive = AP_CONN_CLOSE;
@@ -232,7 +153,7 @@ static int run_app(si_request *req)
     else {
         si_response_finish(req);
     }
-    if (call_close(req, result) < 0) {
+    if (si_response_call_close(req, result) < 0) {
         int close_status = app_failed(req, "raised in close()");
         if (status == OK)
             status = close_status;

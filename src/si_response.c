@@ -1,4 +1,5 @@
-/* si_response.c — start_response, its validation, and the response going out to Apache.
+/* si_response.c — the response, whole: start_response and its validation, write(), the body
+ * iterable, file_wrapper, close(), and what goes out to Apache.
  *
  * start_response validates what it is given when it is called, so the app's traceback points at
  * the bad call; the status and headers reach Apache only with the first non-empty body chunk
@@ -440,6 +441,85 @@ int si_response_send_file(si_request *req, PyObject *file_wrapper)
     }
     si_request_io_end(req);
     return 1;
+}
+
+/* PEP 3333: the body is an iterable of bytestrings. */
+static int check_chunk(si_request *req, PyObject *chunk)
+{
+    if (PyBytes_Check(chunk))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "the app's response yielded %.100s, not bytes (PEP 3333 "
+                 "bodies are bytestrings; encode text first)", Py_TYPE(chunk)->tp_name);
+    return -1;
+}
+
+int si_response_send_body(si_request *req, PyObject *result)
+{
+    if (PyUnicode_Check(result) || PyBytes_Check(result) || result == Py_None) {
+        /* Iterating a str or bytes would "work" one character at a time. */
+        PyErr_Format(PyExc_TypeError, "the app returned %.100s; PEP 3333 wants an iterable of "
+                     "bytestrings, such as [body]", result == Py_None ? "None"
+                                                   : Py_TYPE(result)->tp_name);
+        return -1;
+    }
+    if (Py_IS_TYPE(result, req->st->file_wrapper_type)) {
+        int sent = si_response_send_file(req, result);
+        if (sent != 0)
+            return sent < 0 ? -1 : 0;
+    }
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        /* Every block is already there: nothing can delay the next, so no flush per block. */
+        PyObject *seq = result;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < n && i < PySequence_Fast_GET_SIZE(seq); i++) {
+            /* Owned while Apache reads it with the GIL released: an app thread may change a
+             * list it returned meanwhile. */
+            PyObject *chunk = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
+            int rc = check_chunk(req, chunk) < 0
+                     || si_response_write(req, PyBytes_AS_STRING(chunk),
+                                          PyBytes_GET_SIZE(chunk), 0) < 0 ? -1 : 0;
+            Py_DECREF(chunk);
+            if (rc < 0)
+                return -1;
+            if (req->overflowed)
+                break;
+        }
+        return 0;
+    }
+    PyObject *iter = PyObject_GetIter(result), *chunk;
+    if (!iter)
+        return -1;
+    while ((chunk = PyIter_Next(iter))) {
+        /* PEP 3333: a block must reach the client before the app is asked for the next. */
+        int rc = check_chunk(req, chunk);
+        if (rc == 0 && PyBytes_GET_SIZE(chunk) > 0)
+            rc = si_response_write(req, PyBytes_AS_STRING(chunk), PyBytes_GET_SIZE(chunk), 1);
+        Py_DECREF(chunk);
+        if (rc < 0) {
+            Py_DECREF(iter);
+            return -1;
+        }
+        if (req->overflowed)
+            break;   /* everything past Content-Length would be dropped anyway */
+    }
+    Py_DECREF(iter);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* PEP 3333: "If the iterable returned by the application has a close() method, the server must
+ * call that method upon completion of the current request, whether the request was completed
+ * normally, or terminated early due to an application error". */
+int si_response_call_close(si_request *req, PyObject *result)
+{
+    PyObject *close;
+    if (PyObject_GetOptionalAttr(result, req->st->str_close, &close) < 0)
+        return -1;
+    if (!close)
+        return 0;
+    PyObject *rv = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    Py_XDECREF(rv);
+    return rv ? 0 : -1;
 }
 
 void si_response_finish(si_request *req)
