@@ -1,5 +1,6 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
+#include "si_pool.h"
 #include "si_request.h"
 #include "si_stats.h"
 
@@ -25,7 +26,7 @@ typedef struct {
     int stopping;
     int kicked;                         /* a wake that arrived while we were busy */
     PyThreadState *main_state;          /* this thread's state of the main interpreter */
-    si_request *tracked;                /* running requests with a deadline */
+    si_deadline *tracked;               /* running requests with a deadline */
     apr_uint64_t serial;
 } si_maint;
 
@@ -48,33 +49,39 @@ void si_maint_track(si_request *req)
 {
     if (!maint || req->mount->pool->request_timeout <= 0)
         return;
+    si_deadline *d = &req->deadline;
     apr_thread_mutex_lock(maint->lock);
-    req->deadline = apr_time_now() + req->mount->pool->request_timeout;
-    req->serial = ++maint->serial;
-    req->next_tracked = maint->tracked;
-    req->prev_tracked = NULL;
+    *d = (si_deadline){.at = apr_time_now() + req->mount->pool->request_timeout,
+                       .serial = ++maint->serial, .tracked = 1, .req = req,
+                       .next = maint->tracked};
     if (maint->tracked)
-        maint->tracked->prev_tracked = req;
-    maint->tracked = req;
-    req->is_tracked = 1;
+        maint->tracked->prev = d;
+    maint->tracked = d;
     apr_thread_mutex_unlock(maint->lock);
 }
 
 void si_maint_untrack(si_request *req)
 {
-    if (!req->is_tracked)
+    si_deadline *d = &req->deadline;
+    if (!d->tracked)
         return;
     apr_thread_mutex_lock(maint->lock);
-    if (req->prev_tracked)
-        req->prev_tracked->next_tracked = req->next_tracked;
+    if (d->prev)
+        d->prev->next = d->next;
     else
-        maint->tracked = req->next_tracked;
-    if (req->next_tracked)
-        req->next_tracked->prev_tracked = req->prev_tracked;
-    req->is_tracked = 0;
+        maint->tracked = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    d->tracked = 0;
     apr_thread_mutex_unlock(maint->lock);
-    if (req->timeout_signalled)
+    if (d->signalled)
         PyThreadState_SetAsyncExc(req->thread_ident, NULL);   /* never into the next request */
+}
+
+int si_maint_timed_out(si_request *req)
+{
+    return req->deadline.signalled && req->st
+           && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
 }
 
 typedef struct {
@@ -108,10 +115,11 @@ static void *deliver(void *data)
     }
     if (fresh) {
         apr_thread_mutex_lock(maint->lock);
-        for (si_request *req = maint->tracked; req; req = req->next_tracked) {
-            if (req->serial != d->serial)
+        for (si_deadline *t = maint->tracked; t; t = t->next) {
+            if (t->serial != d->serial)
                 continue;
-            req->timeout_signalled = 1;
+            si_request *req = t->req;
+            t->signalled = 1;
             PyThreadState_SetAsyncExc(req->thread_ident,
                                       (PyObject *)inst->st->request_timeout_type);
             /* Not ap_log_rerror: r's pool belongs to the request's thread. */
@@ -143,20 +151,21 @@ static void check_deadlines(void)
 {
     apr_time_t now = apr_time_now();
     apr_thread_mutex_lock(maint->lock);
-    for (si_request *req = maint->tracked; req; req = req->next_tracked) {
-        if (req->timeout_pending || req->deadline > now || !req->instance->st)
+    for (si_deadline *t = maint->tracked; t; t = t->next) {
+        si_request *req = t->req;
+        if (t->pending || t->at > now || !req->instance->st)
             continue;
         si_delivery *d = malloc(sizeof(*d));
         if (!d)
             break;
-        *d = (si_delivery){.inst = req->instance, .serial = req->serial};
+        *d = (si_delivery){.inst = req->instance, .serial = t->serial};
         si_instance_pin(d->inst);   /* the request pins it too, but may end before we attach */
         pthread_attr_t attr;
         pthread_t thread;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&thread, &attr, deliver, d) == 0) {
-            req->timeout_pending = 1;
+            t->pending = 1;
             maint->deliveries++;
         }
         else {

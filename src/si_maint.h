@@ -11,9 +11,20 @@
 #define SI_MAINT_H
 
 #include "si_common.h"
-#include "si_pool.h"
 
 struct si_request;
+
+/* A running request's place in the deadline thread's list.  It lives in the request (no
+ * allocation per request) but only si_maint.c reads or writes it. */
+typedef struct si_deadline {
+    apr_time_t at;
+    apr_uint64_t serial;            /* names the request to a delivery thread */
+    int tracked;
+    int pending;                    /* handed to a delivery thread; maint's lock */
+    int signalled;                  /* RequestTimeout was raised in it; the request's GIL */
+    struct si_request *req;
+    struct si_deadline *next, *prev;
+} si_deadline;
 
 /* Starts the thread; pools is an array of si_pool *.  Its pre-cleanup on pchild stops and joins
  * it before the runtime is torn down. */
@@ -26,5 +37,9 @@ void si_maint_wake(void);
 /* Requests with a deadline register while they run (GIL held) so the thread can interrupt them. */
 void si_maint_track(struct si_request *req);
 void si_maint_untrack(struct si_request *req);
+
+/* Whether the exception now raised in req is the RequestTimeout the deadline thread sent it
+ * (GIL held). */
+int si_maint_timed_out(struct si_request *req);
 
 #endif

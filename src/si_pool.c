@@ -1,7 +1,6 @@
 /* si_pool.c — interpreter instances of a pool, and least-busy dispatch. */
 #include "si_pool.h"
 #include "si_app.h"
-#include "si_maint.h"
 #include "si_extpath.h"
 
 #include <malloc.h>
@@ -530,7 +529,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *h
     return APR_SUCCESS;
 }
 
-void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started)
+int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started)
 {
     apr_thread_mutex_lock(pool->lock);
     slot->active--;
@@ -543,6 +542,5 @@ void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time
     if (pool->waiting)
         apr_thread_cond_signal(pool->freed);
     apr_thread_mutex_unlock(pool->lock);
-    if (due)
-        si_maint_wake();   /* build the replacement now; this one serves until it is ready */
+    return due;
 }

@@ -125,7 +125,9 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
  * new request in: they are taken instead of waiting, since only this thread could free them. */
 apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *held_inst,
                              si_interp **slot, si_instance **inst);
-void si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
+/* 1 when this request was the slot's max-requests-th: the caller wakes maintenance, which
+ * builds the replacement while this instance keeps serving. */
+int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
 
 /* Ends the pool's retired instances that no request pins any more and whose thread states could
  * be reaped (the others are tried again next time).  Only the maintenance thread calls it: it

@@ -71,8 +71,7 @@ static void end_io(si_request *req)
 static int app_failed(si_request *req, const char *what)
 {
     request_rec *r = req->r;
-    int timed_out = req->timeout_signalled && req->st
-                    && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
+    int timed_out = si_maint_timed_out(req);
     if (req->input_status == AP_FILTER_ERROR) {
         PyErr_Clear();
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
@@ -237,6 +236,12 @@ static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_in
     return OK;
 }
 
+static void release(si_pool *pool, si_interp *slot, si_instance *instance, apr_time_t started)
+{
+    if (si_pool_release(pool, slot, instance, started))
+        si_maint_wake();   /* build the replacement now; this one serves until it is ready */
+}
+
 /* Runs body with req's interpreter attached and the request tracked for request-timeout, and
  * stores what it returns in *result.  -1 (logged) if no thread state could be made. */
 static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton,
@@ -314,7 +319,7 @@ static int handle(request_rec *r, si_mount_conf *mount)
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     if (with_interpreter(&req, run_app_body, NULL, &status) < 0)
         status = HTTP_INTERNAL_SERVER_ERROR;
-    si_pool_release(mount->pool->runtime, interp, instance, started);
+    release(mount->pool->runtime, interp, instance, started);
     return status;
 }
 
@@ -411,7 +416,7 @@ si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const
     int result;
     if (with_interpreter(&req, run_hook_body, &call, &result) < 0)
         result = -1;
-    si_pool_release(script->pool->runtime, interp, instance, started);
+    release(script->pool->runtime, interp, instance, started);
     if (result < 0)
         return (si_hook_outcome){.http_status = HTTP_INTERNAL_SERVER_ERROR};
     return (si_hook_outcome){.ran = 1, .result = result};

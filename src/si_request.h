@@ -16,6 +16,7 @@
 #include "si_config.h"
 #include "si_module.h"
 #include "si_tstate.h"
+#include "si_maint.h"
 
 struct si_interp;
 struct si_instance;
@@ -50,13 +51,7 @@ typedef struct si_request {
     int io_ended;                /* the request is over: the guard refuses */
     unsigned long thread_ident;  /* the thread that runs the request */
     struct si_request *outer;    /* the request Apache nested this one in, on this thread */
-    /* request-timeout bookkeeping (si_maint.c) */
-    apr_time_t deadline;
-    apr_uint64_t serial;
-    int is_tracked;
-    int timeout_pending;         /* handed to a delivery thread; maint lock */
-    int timeout_signalled;       /* RequestTimeout was raised in it; GIL */
-    struct si_request *next_tracked, *prev_tracked;
+    si_deadline deadline;        /* request-timeout: si_maint.c's, not ours */
 } si_request;
 
 /* Enters req's I/O guard, waiting (GIL released) while another thread holds it.  Called with

@@ -58,7 +58,6 @@ const char *si_exception_text(apr_pool_t *p) { (void)p; unreachable("si_exceptio
 PyObject *si_module_import(si_module_state **st) { (void)st; unreachable("si_module_import"); return NULL; }
 si_server_conf *si_server_config(server_rec *s) { (void)s; unreachable("si_server_config"); return NULL; }
 const char *si_gil_name(si_gil_mode g) { (void)g; return "own"; }
-void si_maint_wake(void) { atomic_fetch_add(&wakes, 1); }
 void ap_log_error_(const char *file, int line, int index, int level, apr_status_t status,
                    const server_rec *s, const char *fmt, ...)
 { (void)file; (void)line; (void)index; (void)level; (void)status; (void)s; (void)fmt; }
@@ -108,7 +107,8 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
         }
         if (!si_tstate_enter(slot->cache_index, &inst->registry)) {
             atomic_fetch_add(&mismatches, 1);
-            si_pool_release(pool, slot, inst, started);
+            if (si_pool_release(pool, slot, inst, started))
+                atomic_fetch_add(&wakes, 1);
             continue;
         }
         PyObject *main = PyImport_AddModule("__main__");
@@ -125,7 +125,8 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
         }
         Py_XDECREF(work);
         si_tstate_leave();
-        si_pool_release(pool, slot, inst, started);
+        if (si_pool_release(pool, slot, inst, started))
+            atomic_fetch_add(&wakes, 1);
     }
     atomic_fetch_add(&workers_done, 1);
     apr_thread_exit(thread, APR_SUCCESS);
