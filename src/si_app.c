@@ -7,6 +7,7 @@
  */
 #include "si_app.h"
 #include "si_request.h"
+#include "si_pool.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -382,4 +383,87 @@ const char *si_exception_text(apr_pool_t *p)
     Py_XDECREF(traceback);
     Py_DECREF(exc);
     return text ? text : "(the exception could not be rendered)";
+}
+
+/* --- finding an instance's app for a request ------------------------------------------ */
+
+/* A subinterp-script file: loaded by the instance's file loader, again when it changed if the
+ * server reloads scripts. */
+static PyObject *file_app(si_instance *inst, si_mount_conf *file, request_rec *r)
+{
+    si_server_conf *conf = si_server_config(r->server);
+    apr_time_t started = apr_time_now();
+    PyObject *app = si_app_load_file(inst->file_loader, file->script, file->callable,
+                                     conf->reloading == 1 ? r->finfo.mtime : 0);
+    if (!app)
+        si_app_log_load_failure(r->pool, r->server, r, file, inst->slot->index);
+    else if (apr_time_now() - started > apr_time_from_msec(1))
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "SI0300: pool %s interpreter %d: %s "
+                      "loaded in %" APR_TIME_T_FMT " ms", file->pool->name, inst->slot->index,
+                      file->script, apr_time_as_msec(apr_time_now() - started));
+    return app;
+}
+
+/* preload=off: a failed import is tried again by a later request, after 1, 2, 4 ... 60 s. */
+#define SI_RETRY_FIRST apr_time_from_sec(1)
+#define SI_RETRY_MAX apr_time_from_sec(60)
+
+static int due_for_import(si_instance *inst, int i)
+{
+    return inst->app_state[i] == SI_APP_NOT_LOADED
+           || (inst->app_state[i] == SI_APP_FAILED && apr_time_now() >= inst->retry_at[i]);
+}
+
+/* Imports mount i under preload=off, with inst->load_lock held. */
+static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, request_rec *r)
+{
+    si_module_state *st = inst->st;
+    apr_time_t started = apr_time_now();
+    inst->apps[i] = si_app_load(mount);
+    if (inst->apps[i]) {
+        inst->app_state[i] = SI_APP_LOADED;
+        inst->failures[i] = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
+                      "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
+                      inst->slot->index, mount->script,
+                      apr_time_as_msec(apr_time_now() - started));
+        return;
+    }
+    if (st && PyErr_ExceptionMatches((PyObject *)st->request_timeout_type)) {
+        /* The request ran out of time, not the script out of luck: the next request imports
+         * it afresh.  The exception stays raised: this request answers 504. */
+        inst->app_state[i] = SI_APP_NOT_LOADED;
+        return;
+    }
+    apr_time_t backoff = SI_RETRY_FIRST << (inst->failures[i] < 6 ? inst->failures[i] : 6);
+    if (backoff > SI_RETRY_MAX)
+        backoff = SI_RETRY_MAX;
+    inst->failures[i]++;
+    inst->app_state[i] = SI_APP_FAILED;
+    inst->retry_at[i] = apr_time_now() + backoff;
+    si_instance_remember_failure(inst, i, si_app_log_load_failure(r->pool, r->server, r, mount,
+                                                      inst->slot->index));
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0304: pool %s interpreter %d: importing %s "
+                  "failed %d time(s) in a row (preload=off); the next request after %"
+                  APR_TIME_T_FMT " s tries again", mount->pool->name, inst->slot->index,
+                  mount->script, inst->failures[i], apr_time_sec(backoff));
+}
+
+PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r)
+{
+    if (mount->kind == SI_SCRIPT_FILE)
+        return inst->file_loader ? file_app(inst, mount, r) : NULL;
+    int i = mount->index;
+    if (!inst->apps || !inst->load_lock || !due_for_import(inst, i))
+        return inst->apps ? Py_XNewRef(inst->apps[i]) : NULL;
+    /* preload=off: one import per instance, however many threads ask at once.  The mutex is
+     * taken with the GIL released, or a thread importing (which may release the GIL) and a
+     * thread waiting could block each other. */
+    PyThreadState *state = si_tstate_suspend();
+    apr_thread_mutex_lock(inst->load_lock);
+    si_tstate_resume(state);
+    if (due_for_import(inst, i))
+        import_lazily(inst, mount, i, r);
+    apr_thread_mutex_unlock(inst->load_lock);
+    return Py_XNewRef(inst->apps[i]);
 }

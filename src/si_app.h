@@ -7,6 +7,8 @@
 #include "si_config.h"
 #include "si_module.h"
 
+struct si_instance;
+
 /* Prepends python-path entries and the pool's virtualenv to sys.path of the current interpreter.
  * Returns -1 with a Python exception set. */
 int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_conf *pool);
@@ -41,6 +43,11 @@ PyObject *si_app_load_file(PyObject *file_loader, const char *path, const char *
  * sub-interpreter, with the fix; SI0301 with the traceback otherwise.  r may be NULL. */
 const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r,
                                     si_mount_conf *mount, int index);
+
+/* The app of mount in inst (new reference; the module for hooks), importing it first under
+ * preload=off, or on first use for a subinterp-script file; NULL if it failed to load (logged).
+ * Called with inst's interpreter attached. */
+PyObject *si_instance_app(struct si_instance *inst, si_mount_conf *mount, request_rec *r);
 
 /* Takes the current Python exception and renders its traceback (bounded for Apache's log line
  * limit, keeping the end, where the cause is).  Never fails; clears the exception. */

@@ -114,10 +114,9 @@ const char *si_instance_failure(si_instance *inst, si_mount_conf *mount);
 void si_instance_pin(si_instance *inst);
 void si_instance_unpin(si_instance *inst);
 
-/* The app of mount in inst (new reference; the module for hooks), importing it first under
- * preload=off, or on first use for a subinterp-script file; NULL if it failed to load (logged).
- * Called with inst's interpreter attached. */
-PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *r);
+/* Keeps why mount i failed to load in inst (shown by SI0302 and the status page); why may be
+ * NULL.  Under the GIL, with inst->load_lock held for preload=off imports. */
+void si_instance_remember_failure(si_instance *inst, int i, const char *why);
 
 /* Pins the least-busy slot's current instance, waiting up to queue-timeout when every slot is
  * at max-active (APR_TIMEUP then; APR_ENOENT when no slot has an instance).  held_slot and

@@ -43,8 +43,6 @@ static void unreachable(const char *what)
 }
 PyObject *si_app_load(si_mount_conf *m) { (void)m; unreachable("si_app_load"); return NULL; }
 PyObject *si_app_file_loader(void) { unreachable("si_app_file_loader"); return NULL; }
-PyObject *si_app_load_file(PyObject *l, const char *p, const char *c, apr_time_t t)
-{ (void)l; (void)p; (void)c; (void)t; unreachable("si_app_load_file"); return NULL; }
 const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r,
                                     si_mount_conf *m, int i)
 { (void)p; (void)s; (void)r; (void)m; (void)i; unreachable("si_app_log_load_failure"); return ""; }
@@ -56,7 +54,6 @@ int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *g, si_pool_conf *c)
 { (void)p; (void)g; (void)c; unreachable("si_app_prepare_path"); return -1; }
 const char *si_exception_text(apr_pool_t *p) { (void)p; unreachable("si_exception_text"); return ""; }
 PyObject *si_module_import(si_module_state **st) { (void)st; unreachable("si_module_import"); return NULL; }
-si_server_conf *si_server_config(server_rec *s) { (void)s; unreachable("si_server_config"); return NULL; }
 const char *si_gil_name(si_gil_mode g) { (void)g; return "own"; }
 void ap_log_error_(const char *file, int line, int index, int level, apr_status_t status,
                    const server_rec *s, const char *fmt, ...)
