@@ -130,6 +130,7 @@ static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, co
     pool->queue_timeout = apr_time_from_sec(30);
     pool->daemon_threads = 1;
     pool->stats_row = -1;
+    pool->ordinal = -1;
     pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
     return pool;
 }
@@ -671,8 +672,12 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             pool->reloading = conf->reloading == 1;
         }
     }
-    if (status == APR_SUCCESS)
-        warn_shared_main_interpreter(p, main_server);
+    if (status != APR_SUCCESS)
+        return status;
+    apr_array_header_t *running = si_config_all_pools(p, main_server);
+    for (int i = 0; i < running->nelts; i++)
+        APR_ARRAY_IDX(running, i, si_pool_conf *)->ordinal = i;
+    warn_shared_main_interpreter(p, main_server);
     return status;
 }
 

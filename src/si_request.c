@@ -12,6 +12,7 @@
 #include "si_app.h"
 #include "si_maint.h"
 #include "si_stats.h"
+#include "si_runtime.h"
 
 #include "pythread.h"
 
@@ -197,9 +198,10 @@ static int body_too_large(request_rec *r)
 /* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out).  A request
  * Apache nests inside one this thread runs (ErrorDocument, internal redirect, SSI) may take the
  * outer request's interpreter beyond max-active: waiting would be waiting for ourselves. */
-static int acquire(request_rec *r, si_pool_conf *conf, si_interp **interp, si_instance **instance)
+static int acquire(request_rec *r, si_pool_conf *conf, si_pool **taken_from, si_interp **interp,
+                   si_instance **instance)
 {
-    si_pool *pool = conf->runtime;
+    si_pool *pool = *taken_from = si_runtime_pool(conf);
     si_interp *held_slot = NULL;
     si_instance *held_instance = NULL;
     for (si_request *outer = running_here; outer && !held_slot; outer = outer->outer)
@@ -298,10 +300,11 @@ static int handle(request_rec *r, si_mount_conf *mount)
 {
     if (body_too_large(r))
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    si_pool *pool;
     si_interp *interp;
     si_instance *instance;
     apr_time_t started = apr_time_now();
-    int status = acquire(r, mount->pool, &interp, &instance);
+    int status = acquire(r, mount->pool, &pool, &interp, &instance);
     if (status != OK)
         return status;
 
@@ -319,7 +322,7 @@ static int handle(request_rec *r, si_mount_conf *mount)
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     if (with_interpreter(&req, run_app_body, NULL, &status) < 0)
         status = HTTP_INTERNAL_SERVER_ERROR;
-    release(mount->pool->runtime, interp, instance, started);
+    release(pool, interp, instance, started);
     return status;
 }
 
@@ -403,10 +406,11 @@ done:
 si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
                                     si_hook_fn fn, void *baton)
 {
+    si_pool *pool;
     si_interp *interp;
     si_instance *instance;
     apr_time_t started = apr_time_now();
-    int refused = acquire(r, script->pool, &interp, &instance);
+    int refused = acquire(r, script->pool, &pool, &interp, &instance);
     if (refused != OK)
         return (si_hook_outcome){.http_status = refused};
     si_request req = {.r = r, .interp = interp, .instance = instance, .mount = script,
@@ -416,7 +420,7 @@ si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const
     int result;
     if (with_interpreter(&req, run_hook_body, &call, &result) < 0)
         result = -1;
-    release(script->pool->runtime, interp, instance, started);
+    release(pool, interp, instance, started);
     if (result < 0)
         return (si_hook_outcome){.http_status = HTTP_INTERNAL_SERVER_ERROR};
     return (si_hook_outcome){.ran = 1, .result = result};

@@ -22,6 +22,13 @@ typedef struct {
 
 static si_runtime *runtime;   /* this child's; C data only */
 
+si_pool *si_runtime_pool(const si_pool_conf *conf)
+{
+    if (!runtime || conf->ordinal < 0 || conf->ordinal >= runtime->pools->nelts)
+        return NULL;
+    return APR_ARRAY_IDX(runtime->pools, conf->ordinal, si_pool *);
+}
+
 apr_array_header_t *si_runtime_pools(void)
 {
     return runtime ? runtime->pools : NULL;
@@ -253,7 +260,6 @@ static apr_status_t stop_runtime(void *data)
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
         if (pool->conf->gil == SI_GIL_MAIN)
             abandoned += end_pool(pool, grace_until);
-        pool->conf->runtime = NULL;
     }
     runtime = NULL;
     si_extpath_reset();
@@ -355,7 +361,6 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
             si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
                                                            conf->python_path));
         }
-        pool->conf->runtime = pool;
     }
     PyEval_SaveThread();
     warm_up(pchild, s, rt->pools);

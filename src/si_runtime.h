@@ -17,6 +17,10 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
 struct si_pool_conf;
 int si_runtime_probe(apr_pool_t *p, server_rec *s, struct si_pool_conf *conf, int report_fd);
 
+/* The child's pool made from conf, or NULL when Python does not run here (failed to start, or
+ * stopped at child exit). */
+struct si_pool *si_runtime_pool(const struct si_pool_conf *conf);
+
 /* This child's pools (si_pool *), or NULL when Python does not run here. */
 apr_array_header_t *si_runtime_pools(void);
 
