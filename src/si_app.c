@@ -7,6 +7,7 @@
  */
 #include "si_app.h"
 #include "si_request.h"
+#include "si_errors.h"
 #include "si_pool.h"
 
 #include <string.h>

@@ -4,7 +4,7 @@
  * Values are native strings holding the request's bytes as latin-1 ("bytes as str", PEP 3333
  * "Unicode Issues"), so environ['PATH_INFO'].encode('latin-1') gives back the raw path.
  */
-#include "si_request.h"
+#include "si_environ.h"
 #include "si_pool.h"
 #include "si_proxy.h"
 #include "si_http.h"

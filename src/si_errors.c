@@ -8,7 +8,7 @@
  * sys.stdout (level notice, which Apache always logs) and sys.stderr (warn), against the request
  * the writing thread runs, if any, else the server of the pool.
  */
-#include "si_request.h"
+#include "si_errors.h"
 
 #include "pythread.h"
 

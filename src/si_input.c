@@ -5,7 +5,7 @@
  * Every read from the socket releases the interpreter's GIL: a slow client stalls only its own
  * request.  Bytes read past what the caller asked for stay in a small buffer for the next call.
  */
-#include "si_request.h"
+#include "si_input.h"
 
 #define SI_READ_BLOCK 65536
 

@@ -8,6 +8,10 @@
  * in one entry.
  */
 #include "si_request.h"
+#include "si_input.h"
+#include "si_errors.h"
+#include "si_response.h"
+#include "si_environ.h"
 #include "si_pool.h"
 #include "si_app.h"
 #include "si_maint.h"

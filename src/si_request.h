@@ -80,36 +80,7 @@ typedef struct {
 si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const char *function,
                                     si_hook_fn fn, void *baton);
 
-/* wsgi.input (si_input.c) */
-PyObject *si_input_new(si_request *req);
-void si_input_detach(PyObject *input);
-
-/* wsgi.errors (si_errors.c) */
-PyObject *si_errors_new(si_request *req);
-/* sys.stdout / sys.stderr of an interpreter: lines go to server's error log at `level`, or to
- * the request the writing thread runs in this interpreter. */
-PyObject *si_errors_stream_new(si_module_state *st, server_rec *server, int level);
 /* The innermost request this thread runs in the current interpreter, or NULL. */
 si_request *si_request_running_here(void);
-void si_errors_detach(PyObject *errors);   /* flushes a partial line first */
-
-/* start_response and the body (si_response.c) */
-PyObject *si_start_response_new(si_request *req);
-void si_start_response_detach(PyObject *start_response);
-int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush);
-/* Sends a wsgi.file_wrapper over a regular file with Apache's file buckets.  1: sent (or failed
- * with -1 and an exception); 0: not a plain file, iterate it instead. */
-int si_response_send_file(si_request *req, PyObject *file_wrapper);
-/* Sends the app's iterable (a file_wrapper through si_response_send_file).  0, or -1 with an
- * exception set (or with client_gone). */
-int si_response_send_body(si_request *req, PyObject *result);
-/* Calls the iterable's close(), if it has one; -1 with an exception set if it raised. */
-int si_response_call_close(si_request *req, PyObject *result);
-int si_response_send_headers(si_request *req);
-void si_response_finish(si_request *req);
-void si_response_abort(si_request *req);
-
-/* environ (si_environ.c); input NULL leaves wsgi.input out */
-PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors);
 
 #endif

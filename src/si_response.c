@@ -6,7 +6,7 @@
  * (PEP 3333: "the server must not send the headers until the first non-empty body chunk").
  * Body writes release the interpreter's GIL around Apache's output filters.
  */
-#include "si_request.h"
+#include "si_response.h"
 #include "si_http.h"
 
 #include "util_filter.h"

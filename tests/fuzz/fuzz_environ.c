@@ -9,7 +9,7 @@
  * a value that does not give back the request's bytes as latin-1, a forwarded header of an
  * untrusted peer, credentials without SubinterpPassAuthorization, a WSGI key missing.
  */
-#include "si_request.h"
+#include "si_environ.h"
 #include "si_pool.h"
 #include "si_proxy.h"
 #include "si_http.h"

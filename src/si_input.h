@@ -1,0 +1,12 @@
+/* si_input.h — wsgi.input: the request body as a file-like object for one request (si_input.c). */
+#ifndef SI_INPUT_H
+#define SI_INPUT_H
+
+#include "si_request.h"
+
+/* A new wsgi.input for req (GIL held); NULL with an exception set. */
+PyObject *si_input_new(si_request *req);
+/* The request is over: later reads raise instead of touching it. */
+void si_input_detach(PyObject *input);
+
+#endif
