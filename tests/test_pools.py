@@ -126,18 +126,25 @@ SubinterpScriptAlias /own {apps}/cpu.py pool=own
 SubinterpScriptAlias /shared {apps}/cpu.py pool=shared
 """
 
-    def pair(self, httpd, path):
+    def cores_used(self, httpd, path):
+        """CPU seconds two concurrent requests' loops used, per second of the time they spanned:
+        one GIL lets only one of them run Python at a time (at most ~1.0), two GILs let both
+        (up to 2.0 on two free cores).  CPU time, not wall time, so a slow or loaded machine
+        lowers what we see but cannot fake parallelism."""
         with concurrent.futures.ThreadPoolExecutor(2) as ex:
-            start = time.perf_counter()
             results = list(ex.map(lambda _: requests.get(httpd.url(path), timeout=60), range(2)))
-            elapsed = time.perf_counter() - start
         assert all(r.status_code == 200 for r in results)
-        return elapsed
+        runs = [[float(x) for x in r.text.split()[1:]] for r in results]   # elapsed cpu start end
+        spanned = max(end for *_, end in runs) - min(start for _, _, start, _ in runs)
+        return sum(cpu for _, cpu, _, _ in runs) / spanned
 
     def test_own_gil_pool_runs_two_cpu_requests_in_parallel(self, httpd):
-        self.pair(httpd, "/own?200000")
-        self.pair(httpd, "/shared?200000")
-        own = min(self.pair(httpd, "/own") for _ in range(2))
-        shared = min(self.pair(httpd, "/shared") for _ in range(2))
-        # Two cores: ideally 0.5; CI machines are noisy, so the bound is generous.
-        assert own / shared < 0.8, "own %.3fs vs shared %.3fs" % (own, shared)
+        # Up to five tries: a try whose two requests barely overlapped, or that shared the
+        # machine with other work, shows less; one clear sight of two cores is the proof.
+        own = []
+        while len(own) < 5 and (not own or max(own) < 1.3):
+            own.append(self.cores_used(httpd, "/own"))
+        shared = self.cores_used(httpd, "/shared")
+        assert shared < 1.15, "one GIL cannot run two threads' Python at once: %.2f" % shared
+        assert max(own) >= 1.3, "own-GIL requests never ran in parallel: %s (shared %.2f)" % (
+            ", ".join("%.2f" % x for x in own), shared)
