@@ -108,6 +108,16 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
     }
 }
 
+/* A set-up step that only fails when the process is out of memory or mutexes: the instance
+ * then serves nothing (every mount answers 500), and the log says which step. */
+static void set_up_failed(si_instance *inst, const char *step, apr_status_t rv)
+{
+    si_pool_conf *conf = inst->slot->pool->conf;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, conf->server, "SI0203: pool %s interpreter %d: "
+                 "set-up failed: %s", conf->name, inst->slot->index, step);
+    inst->apps_failed = conf->mounts->nelts + 1;
+}
+
 /* Runs in the instance's interpreter, attached: module, environ constants, sys.path, and the
  * apps unless `defer` (preload=off, or a parallel warm-up to follow). */
 static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_path,
@@ -131,7 +141,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     inst->failures = calloc(conf->mounts->nelts + 1, sizeof(int));
     inst->why = calloc(conf->mounts->nelts + 1, sizeof(char *));
     if (!inst->apps || !inst->app_state || !inst->retry_at || !inst->failures || !inst->why) {
-        inst->apps_failed = conf->mounts->nelts;
+        set_up_failed(inst, "out of memory for its app table", APR_ENOMEM);
         return;
     }
     if (conf->serves_files && !(inst->file_loader = si_app_file_loader())) {
@@ -140,8 +150,14 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         inst->apps_failed = conf->mounts->nelts + 1;
         return;
     }
-    if (conf->lazy)   /* preload=off: apps are imported by the first request that needs each */
-        apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT, slot->pool->p);
+    apr_status_t rv;
+    /* preload=off: apps are imported by the first request that needs each */
+    if (conf->lazy && (rv = apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT,
+                                                    slot->pool->p)) != APR_SUCCESS) {
+        inst->load_lock = NULL;
+        set_up_failed(inst, "no mutex for preload=off imports", rv);
+        return;
+    }
     if (!defer)
         load_apps(inst, s, ptemp);
 }
@@ -177,8 +193,11 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     inst->generation = slot->recycles + (slot->current != NULL);
 
     if (conf->gil == SI_GIL_MAIN) {
-        si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
-        set_up(inst, s, global_path, ptemp, 0);
+        apr_status_t rv = si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
+        if (rv != APR_SUCCESS)
+            set_up_failed(inst, "no mutex for its thread-state registry", rv);
+        else
+            set_up(inst, s, global_path, ptemp, 0);
         apr_pool_destroy(ptemp);
         return inst;
     }
@@ -197,10 +216,16 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
         return NULL;
     }
     si_tstate_note_attached(state);
-    si_tstate_registry_init(&inst->registry, PyThreadState_GetInterpreter(state));
+    apr_status_t rv = si_tstate_registry_init(&inst->registry,
+                                              PyThreadState_GetInterpreter(state));
     si_extpath_register(inst->registry.interp, conf);
-    si_tstate_register(&inst->registry, state);
-    set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
+    /* Unregistered, the interpreter's first state would never be deleted, and ending the
+     * interpreter later would find a state no one owns. */
+    if (rv != APR_SUCCESS || si_tstate_register(&inst->registry, state) < 0)
+        set_up_failed(inst, "no memory or mutex for its thread-state registry",
+                      rv != APR_SUCCESS ? rv : APR_ENOMEM);
+    else
+        set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
     PyEval_SaveThread();
     si_tstate_restore(main_state);
