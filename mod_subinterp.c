@@ -16,6 +16,10 @@
 #include "ap_mpm.h"
 #include "mod_status.h"
 
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
 /* Claims URLs under a SubinterpScriptAlias once mod_alias had its turn, so `Alias /static/` and
  * `Redirect` still apply below a mount at "/" (as with mod_wsgi).  The script file becomes
  * r->filename (plus the rest of the path, which the core's directory walk turns into path_info),

@@ -6,6 +6,9 @@
 #include "si_app.h"
 
 #include "mod_auth.h"
+
+#include "apr_lib.h"
+#include "http_core.h"
 #include "http_request.h"
 
 #define SI_PROVIDER "subinterp"

@@ -10,18 +10,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* What nearly every file uses; a file that needs more of Apache includes it itself. */
 #include "httpd.h"
 #include "http_config.h"
-#include "http_core.h"
 #include "http_log.h"
-#include "http_protocol.h"
-#include "http_request.h"
 #include "apr_strings.h"
-#include "apr_lib.h"
 
 #include <stddef.h>
-#include "apr_thread_mutex.h"
-#include "apr_thread_cond.h"
 
 #if PY_VERSION_HEX < 0x030D0000
 #error "mod_subinterp needs Python 3.13 or newer (own-GIL sub-interpreters with a working stdlib)"

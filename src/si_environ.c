@@ -9,6 +9,10 @@
 #include "si_proxy.h"
 #include "si_http.h"
 
+#include "apr_lib.h"
+#include "http_core.h"
+#include "http_protocol.h"
+
 #include "http_ssl.h"
 
 static int set_item(PyObject *environ, PyObject *key, PyObject *value)

@@ -7,6 +7,8 @@
  */
 #include "si_input.h"
 
+#include "http_protocol.h"
+
 #define SI_READ_BLOCK 65536
 
 typedef struct {

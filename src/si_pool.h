@@ -14,6 +14,9 @@
 #include "si_module.h"
 #include "si_tstate.h"
 
+#include "apr_thread_mutex.h"
+#include "apr_thread_cond.h"
+
 struct si_pool;
 struct si_interp;
 

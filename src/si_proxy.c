@@ -9,6 +9,8 @@
  */
 #include "si_proxy.h"
 
+#include "apr_lib.h"
+
 #include <arpa/inet.h>
 
 /* The headers we understand, written once: the lookup table and the list in error messages. */

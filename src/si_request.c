@@ -18,6 +18,10 @@
 #include "si_stats.h"
 #include "si_runtime.h"
 
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
 #include "pythread.h"
 
 /* How often a thread waiting for the I/O guard looks again.  Waits are rare (an app thread using

@@ -9,6 +9,8 @@
 #include "si_response.h"
 #include "si_http.h"
 
+#include "http_protocol.h"
+
 #include "util_filter.h"
 
 #include <sys/stat.h>

@@ -6,6 +6,9 @@
 
 #include "mod_status.h"
 
+#include "http_core.h"
+#include "http_protocol.h"
+
 #include <unistd.h>
 
 typedef struct {

@@ -13,6 +13,8 @@
 #include "si_proxy.h"
 #include "si_http.h"
 
+#include "apr_lib.h"
+
 #include "fuzz_support.h"
 
 #include <arpa/inet.h>
