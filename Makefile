@@ -34,11 +34,11 @@ APACHE_INCLUDES = -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) \
                 $(shell apr-1-config --includes --cppflags 2>/dev/null)
 PY_LIBS       = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
 
-# Debian packages, installed in one place (tools/apt-need, root only; it says what to install
-# otherwise): what the tests need, and what the optional targets add.
-DEB_TEST     := apache2 apache2-dev valgrind curl
-DEB_FUZZ     := clang
-DEB_BENCH    := wrk apache2-utils nghttp2-client
+# Debian packages (PACKAGE:COMMAND), installed in one place (tools/apt-need, root only; it says
+# what to install otherwise): what the tests need, and what the optional targets add.
+DEB_TEST      = apache2:$(HTTPD) apache2-dev:$(APXS) valgrind:valgrind curl:curl
+DEB_FUZZ     := clang:clang
+DEB_BENCH    := wrk:wrk apache2-utils:ab nghttp2-client:h2load
 
 .PHONY: all module module-path install bench bench-deps deps apache venv access run test check clean \
         distclean check-python asan asan-module asan-run tsan fuzz fuzz-regressions valgrind \

@@ -443,7 +443,7 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
     inst->app_state[i] = SI_APP_FAILED;
     inst->retry_at[i] = apr_time_now() + backoff;
     si_instance_remember_failure(inst, i, si_app_log_load_failure(r->pool, r->server, r, mount,
-                                                      inst->slot->index));
+                                                                  inst->slot->index));
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0304: pool %s interpreter %d: importing %s "
                   "failed %d time(s) in a row (preload=off); the next request after %"
                   APR_TIME_T_FMT " s tries again", mount->pool->name, inst->slot->index,

@@ -129,7 +129,6 @@ static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, co
     pool->python_path = apr_array_make(p, 2, sizeof(const char *));
     pool->queue_timeout = apr_time_from_sec(30);
     pool->daemon_threads = 1;
-    pool->stats_row = -1;
     pool->ordinal = -1;
     pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
     return pool;

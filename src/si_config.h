@@ -43,9 +43,9 @@ typedef struct si_pool_conf {
                                       * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
     apr_array_header_t *mounts;      /* si_mount_conf * loaded by this pool, imports first */
-    int ordinal;                     /* its place among the pools a child runs, in
+    int ordinal;                     /* its place among the pools a child runs (and its row of
+                                      * server-wide counters, si_stats.c), in
                                       * si_config_all_pools() order; -1: runs nowhere */
-    int stats_row;                   /* its row of server-wide counters (si_stats.c), -1: none */
     const char *probe_failure;       /* its imports killed the start-up probe (si_probe.c):
                                       * not loaded in children; NULL if fine or not probed */
 } si_pool_conf;

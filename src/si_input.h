@@ -1,4 +1,4 @@
-/* si_input.h — wsgi.input: the request body as a file-like object for one request (si_input.c). */
+/* si_input.h — wsgi.input: one request's body as a file-like object (si_input.c). */
 #ifndef SI_INPUT_H
 #define SI_INPUT_H
 

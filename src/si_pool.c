@@ -102,8 +102,8 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
         if (!inst->apps[i]) {
             if (mount->kind != SI_SCRIPT_IMPORT)
                 inst->apps_failed++;
-            si_instance_remember_failure(inst, i, si_app_log_load_failure(ptemp, conf->server, NULL, mount,
-                                                              inst->slot->index));
+            si_instance_remember_failure(inst, i, si_app_log_load_failure(
+                ptemp, conf->server, NULL, mount, inst->slot->index));
         }
     }
 }

@@ -32,15 +32,13 @@ void si_stats_create(apr_pool_t *pconf, server_rec *s)
     }
     rows = apr_shm_baseaddr_get(shm);
     memset(rows, 0, size);
-    row_count = pools->nelts;
-    for (int i = 0; i < pools->nelts; i++)
-        APR_ARRAY_IDX(pools, i, si_pool_conf *)->stats_row = i;
+    row_count = pools->nelts;   /* a pool's row is its ordinal (si_config_resolve) */
 }
 
 static si_stats_row *row_of(const si_pool_conf *pool)
 {
-    return rows && pool->stats_row >= 0 && pool->stats_row < row_count
-           ? &rows[pool->stats_row] : NULL;
+    return rows && pool->ordinal >= 0 && pool->ordinal < row_count ? &rows[pool->ordinal]
+                                                                   : NULL;
 }
 
 void si_stats_add(const si_pool_conf *pool, si_stat which)
