@@ -1,12 +1,14 @@
 """Says which interpreter and OS thread ran the request; ?sleep=S holds it that long;
 /sqlite runs a sqlite3 user-defined function (called back through PyGILState_Ensure)."""
 import json
+import os
 import sqlite3
 import sys
 import threading
 import time
 
 LOADED_AT = time.time()
+IMPORT_TOKEN = os.urandom(8).hex()   # differs for every execution of this module
 
 
 def application(environ, start_response):
@@ -20,6 +22,7 @@ def application(environ, start_response):
         "sys_id": id(sys),
         "thread": threading.get_native_id(),
         "loaded_at": LOADED_AT,
+        "import_token": IMPORT_TOKEN,
     }
     if environ["PATH_INFO"] == "/sqlite":
         db = sqlite3.connect(":memory:")
