@@ -107,6 +107,28 @@ static const char *parse_number(apr_pool_t *p, const char *option, const char *t
     return NULL;
 }
 
+/* BYTES with an optional K, M or G (powers of 1024): 0, or 64K to 1T. */
+static const char *parse_size(cmd_parms *cmd, const char *option, const char *text,
+                              apr_size_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    double unit = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+                  : *end == 'G' || *end == 'g' ? 1073741824.0 : 1.0;
+    if (unit > 1.0)
+        end++;
+    if (!*text || *end || errno || !(v >= 0))
+        return apr_psprintf(cmd->pool, "SI0102: option %s=%s is not a size (bytes, or a number "
+                            "with K, M or G)", option, text);
+    v *= unit;
+    if (v != 0 && (v < 65536.0 || v > 1099511627776.0))
+        return apr_psprintf(cmd->pool, "SI0102: option %s=%s is out of range (0 for none, or "
+                            "64K to 1024G)", option, text);
+    *out = (apr_size_t)v;
+    return NULL;
+}
+
 static const char *parse_path_list(cmd_parms *cmd, const char *what, const char *text,
                                    apr_array_header_t *into)
 {
@@ -129,6 +151,7 @@ static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, co
     pool->python_path = apr_array_make(p, 2, sizeof(const char *));
     pool->queue_timeout = apr_time_from_sec(30);
     pool->daemon_threads = 1;
+    pool->cache_size = SI_DEFAULT_CACHE_SIZE;
     pool->ordinal = -1;
     pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
     return pool;
@@ -200,6 +223,9 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
             return apr_psprintf(cmd->pool, "SI0102: option preload=%s: expected on or off", value);
         pool->lazy = strcmp(value, "off") == 0;
+    }
+    else if (strcmp(key, "cache-size") == 0) {
+        return parse_size(cmd, key, value, &pool->cache_size);
     }
     else if (strcmp(key, "daemon-threads") == 0) {
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)

@@ -37,6 +37,7 @@ typedef struct si_pool_conf {
     apr_interval_time_t queue_timeout;
     apr_interval_time_t request_timeout;  /* 0: off */
     int max_requests;                /* 0: off */
+    apr_size_t cache_size;           /* mod_subinterp.shared.cache's byte limit; 0: no cache */
     int lazy;                        /* preload=off: import apps on first use */
     int daemon_threads;              /* daemon-threads=on (default): gil=own allows them */
     int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
@@ -131,9 +132,11 @@ const char *si_gil_name(si_gil_mode gil);
  * threads load interpreters at start-up. */
 int si_online_cpus(void);
 
+#define SI_DEFAULT_CACHE_SIZE ((apr_size_t)64 << 20)
+
 /* SubinterpPool's options, for its `httpd -L` help and the unknown-option error alike. */
 #define SI_POOL_OPTIONS "[interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] " \
     "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] [request-timeout=SEC] " \
-    "[max-requests=N] [preload=on|off] [daemon-threads=on|off]"
+    "[max-requests=N] [preload=on|off] [daemon-threads=on|off] [cache-size=BYTES[K|M|G]]"
 
 #endif

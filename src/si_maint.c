@@ -1,5 +1,6 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
+#include "si_shared_store.h"
 #include "si_pool.h"
 #include "si_request.h"
 #include "si_stats.h"
@@ -280,6 +281,7 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
             recycle(pool);
             reload(pool);
             si_pool_end_retired(pool, maint->server);
+            si_cache_sweep(pool->store);
         }
     }
     if (maint->main_state) {

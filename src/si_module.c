@@ -2,6 +2,7 @@
 #include "si_module.h"
 #include "si_extpath.h"
 #include "si_app.h"
+#include "si_shared.h"
 
 static int module_exec(PyObject *module)
 {
@@ -28,6 +29,9 @@ static int module_exec(PyObject *module)
     SI_ENVIRON_KEYS(SI_INTERN_KEY)
 #undef SI_INTERN_KEY
 
+    if (si_shared_module_exec(module, st) < 0)
+        return -1;
+
     st->wsgi_version_value = Py_BuildValue("(ii)", 1, 0);
     st->version_value = PyUnicode_FromString(SI_VERSION);
     if (!st->wsgi_version_value || !st->version_value)
@@ -46,6 +50,10 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->wsgi_version_value);
     Py_VISIT(st->version_value);
     Py_VISIT(st->server_software);
+    Py_VISIT(st->cache_type);
+    Py_VISIT(st->queue_type);
+    Py_VISIT(st->shared);
+    Py_VISIT(st->poll);
     return 0;
 }
 
@@ -60,6 +68,10 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->wsgi_version_value);
     Py_CLEAR(st->version_value);
     Py_CLEAR(st->server_software);
+    Py_CLEAR(st->cache_type);
+    Py_CLEAR(st->queue_type);
+    Py_CLEAR(st->shared);
+    Py_CLEAR(st->poll);
 #define SI_CLEAR_KEY(field, text) Py_CLEAR(st->field);
     SI_ENVIRON_KEYS(SI_CLEAR_KEY)
 #undef SI_CLEAR_KEY

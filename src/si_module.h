@@ -68,6 +68,13 @@ typedef struct {
     PyObject *version_value;            /* SI_VERSION as str */
     PyObject *server_software;          /* Apache's banner, made on first use */
     server_rec *log_server;             /* the server_rec of the pool this interpreter serves */
+    /* mod_subinterp.shared (si_shared.c) */
+    PyTypeObject *cache_type;
+    PyTypeObject *queue_type;
+    PyObject *shared;                   /* the mod_subinterp.shared namespace */
+    PyObject *poll;                     /* lambda: None, run between queue wait slices */
+    struct si_store *store;             /* the pool's (C data it does not own); NULL: no pool */
+    int ending;                         /* the interpreter is ending: queue waits stop */
 #define SI_DECLARE_KEY(field, text) PyObject *field;
     SI_ENVIRON_KEYS(SI_DECLARE_KEY)
 #undef SI_DECLARE_KEY

@@ -2,6 +2,8 @@
 #include "si_pool.h"
 #include "si_app.h"
 #include "si_extpath.h"
+#include "si_shared.h"
+#include "si_shared_store.h"
 
 #include <malloc.h>
 
@@ -18,6 +20,10 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cach
     if ((rv = apr_thread_mutex_create(&pool->lock, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&pool->freed, p)) != APR_SUCCESS)
         return rv;
+    /* Not from p: app threads of an interpreter left running at exit may still use it
+     * (si_store_destroy decides when it can go). */
+    if (!(pool->store = si_store_create(conf->cache_size)))
+        return APR_ENOMEM;
     for (int i = 0; i < pool->count; i++) {
         pool->interps[i].pool = pool;
         pool->interps[i].index = i;
@@ -127,6 +133,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     si_pool_conf *conf = slot->pool->conf;
     inst->module = si_module_import(&inst->st);
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
+        || (inst->st->store = inst->st->store ? inst->st->store : slot->pool->store, 0)
         || si_app_prepare_interpreter(inst->module, inst->st, conf) < 0
         || si_app_prepare_path(ptemp, global_path, conf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "
@@ -327,6 +334,8 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
         return SI_NOT_YET;
     }
     if (conf->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
+        if (inst->st)
+            si_shared_interpreter_ending(inst->st);
         run_exit_funcs(inst);
         int left = wait_for_app_threads(fresh, all ? grace_until : 0);
         if (left > 0) {

@@ -77,6 +77,7 @@ typedef struct si_pool {
     si_instance *retired;           /* retired instances not yet ended; pool->lock */
     apr_time_t scripts_mtime;       /* newest mtime of the mounted scripts when last loaded */
     apr_uint64_t rejected;          /* 503s for queue-timeout */
+    struct si_store *store;         /* mod_subinterp.shared: outlives every instance */
 } si_pool;
 
 /* Allocates the pool and its slots; slots take cache indexes from *next_cache_index. */

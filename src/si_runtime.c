@@ -6,6 +6,8 @@
 #include "si_maint.h"
 #include "si_extpath.h"
 #include "si_app.h"
+#include "si_shared.h"
+#include "si_shared_store.h"
 
 #include <unistd.h>
 
@@ -41,8 +43,10 @@ apr_time_t si_runtime_started(void)
 
 static int initialize_python(server_rec *s, si_server_conf *conf)
 {
-    if (PyImport_AppendInittab("_subinterp", si_module_init) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: registering _subinterp failed");
+    if (PyImport_AppendInittab("_subinterp", si_module_init) < 0
+        || PyImport_AppendInittab("mod_subinterp", si_public_module_init) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SI0201: registering _subinterp and "
+                     "mod_subinterp failed");
         return -1;
     }
     /* Apache's children run in the C locale, where Python's text I/O would be ASCII: open() of a
@@ -284,6 +288,15 @@ static apr_status_t stop_runtime(void *data)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
     si_tstate_free_threads();
+    /* No Python runs any more; a daemon thread still in a queue wait is woken and leaves. */
+    for (int i = 0; i < rt->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        if (pool->store && si_store_destroy(pool->store) < 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0216: pool %s: a thread "
+                         "was still inside mod_subinterp.shared at exit; its memory is left to "
+                         "the process's end", pool->name);
+        pool->store = NULL;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
                  "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
                  ended, apr_time_as_msec(apr_time_now() - started));
