@@ -74,7 +74,9 @@ typedef struct {
     PyObject *shared;                   /* the mod_subinterp.shared namespace */
     PyObject *poll;                     /* lambda: None, run between queue wait slices */
     struct si_store *store;             /* the pool's (C data it does not own); NULL: no pool */
-    int ending;                         /* the interpreter is ending: queue waits stop */
+    int ending;                         /* set by si_instance_end (GIL held) before it waits
+                                         * for app threads: their shared-queue waits raise
+                                         * SystemExit, so a consumer thread ends */
 #define SI_DECLARE_KEY(field, text) PyObject *field;
     SI_ENVIRON_KEYS(SI_DECLARE_KEY)
 #undef SI_DECLARE_KEY

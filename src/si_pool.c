@@ -2,7 +2,6 @@
 #include "si_pool.h"
 #include "si_app.h"
 #include "si_extpath.h"
-#include "si_shared.h"
 #include "si_shared_store.h"
 
 #include <malloc.h>
@@ -335,7 +334,7 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
     }
     if (conf->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
         if (inst->st)
-            si_shared_interpreter_ending(inst->st);
+            inst->st->ending = 1;   /* app threads waiting on a shared queue leave */
         run_exit_funcs(inst);
         int left = wait_for_app_threads(fresh, all ? grace_until : 0);
         if (left > 0) {

@@ -668,11 +668,6 @@ int si_shared_module_exec(PyObject *module, si_module_state *st)
     return 0;
 }
 
-void si_shared_interpreter_ending(si_module_state *st)
-{
-    st->ending = 1;
-}
-
 static int public_exec(PyObject *module)
 {
     si_module_state *st;

@@ -16,11 +16,6 @@ int si_shared_module_exec(PyObject *module, si_module_state *st);
 /* For PyImport_AppendInittab("mod_subinterp", ...) before Py_Initialize. */
 PyObject *si_public_module_init(void);
 
-/* The interpreter is about to end (recycling, reloading, child exit): app threads waiting on a
- * shared queue get SystemExit within a wait slice, so that their thread ends and the
- * interpreter with it.  GIL of that interpreter held. */
-void si_shared_interpreter_ending(si_module_state *st);
-
 extern PyType_Spec si_shared_cache_spec;
 extern PyType_Spec si_shared_queue_spec;
 
