@@ -38,9 +38,9 @@ PY_LIBS       = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
 # what to install otherwise): what the tests need, and what the optional targets add.
 DEB_TEST      = apache2:$(HTTPD) apache2-dev:$(APXS) valgrind:valgrind curl:curl
 DEB_FUZZ     := clang:clang
-DEB_BENCH    := wrk:wrk apache2-utils:ab nghttp2-client:h2load
+DEB_BENCH    := wrk:wrk apache2-utils:ab nghttp2-client:h2load redis-server:redis-server
 
-.PHONY: all module module-path install bench bench-deps deps apache venv access run test check clean \
+.PHONY: all module module-path install bench bench-shared bench-deps deps apache venv access run test check clean \
         distclean check-python asan asan-module asan-run tsan fuzz fuzz-regressions valgrind \
         soak storm
 
@@ -240,6 +240,12 @@ $(CEILING_MODULE): tests/bench/mod_hello_ceiling.c
 bench: module apache access bench-deps $(CEILING_MODULE)
 	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python $(CURDIR)/$(CEILING_MODULE)
 	$(BENCH_VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
+
+# mod_subinterp.shared.cache against Redis on loopback and per-interpreter dicts (a few minutes;
+# docs/shared-state.md).
+bench-shared: module apache access bench-deps
+	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python tests/bench/shared_cache.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o src/.libs src/*.lo src/*.slo src/*.o $(BUILD)

@@ -1,5 +1,6 @@
 /* si_status.c — the status page and mod_status rows (see si_status.h). */
 #include "si_status.h"
+#include "si_shared_store.h"
 #include "si_stats.h"
 #include "si_pool.h"
 #include "si_runtime.h"
@@ -25,7 +26,19 @@ typedef struct {
     slot_snapshot *slots;
     int retired;
     apr_uint64_t rejected;
+    si_store_stats shared;          /* mod_subinterp.shared of this child's pool */
 } pool_snapshot;
+
+/* The shared cache's figures, for each format: name, kind, help, field. */
+#define SI_SHARED_STATS(X)                                                                  \
+    X(entries, "gauge", "Keys in the pool's mod_subinterp.shared.cache.")                   \
+    X(bytes, "gauge", "Bytes the cache holds (keys, values, bookkeeping).")                 \
+    X(limit, "gauge", "The cache's byte limit (cache-size=).")                              \
+    X(hits, "counter", "Cache reads that found their key.")                                 \
+    X(misses, "counter", "Cache reads that did not.")                                       \
+    X(evictions, "counter", "Keys evicted, least recently used first, to stay in the limit.") \
+    X(expired, "counter", "Keys dropped after their ttl.")                                  \
+    X(queues, "gauge", "Named mod_subinterp.shared.Queue objects of the pool.")
 
 static apr_array_header_t *snapshot(apr_pool_t *p)
 {
@@ -61,6 +74,8 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
             ps->retired++;
         ps->rejected = pool->rejected;
         apr_thread_mutex_unlock(pool->lock);
+        if (pool->store)
+            si_store_get_stats(pool->store, &ps->shared);
     }
     return out;
 }
@@ -191,6 +206,13 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
                        si_stats_get(conf, server_stats[m].stat));
         if (conf->probe_failure)
             ap_rprintf(r, ", \"failure\": %s", json_string(r->pool, conf->probe_failure));
+        ap_rputs("}, \"shared_cache\": {", r);
+        const char *sep = "";
+#define SI_SHARED_JSON(field, kind, help)                                                    \
+        ap_rprintf(r, "%s\"" #field "\": %" APR_UINT64_T_FMT, sep, (apr_uint64_t)ps->shared.field); \
+        sep = ", ";
+        SI_SHARED_STATS(SI_SHARED_JSON)
+#undef SI_SHARED_JSON
         ap_rputs("}}", r);
     }
     ap_rputs("]}\n", r);
@@ -277,6 +299,17 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
                    APR_PID_T_FMT "\"} %d\n", label(r->pool, ps->pool->name),
                    label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->retired);
     }
+#define SI_SHARED_METRIC(field, kind, help)                                                  \
+    metric_header(r, "shared_cache_" #field, kind, help);                                   \
+    for (int i = 0; i < pools->nelts; i++) {                                                 \
+        pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);                         \
+        ap_rprintf(r, "mod_subinterp_shared_cache_" #field "{pool=\"%s\",vhost=\"%s\",pid=\"%" \
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name), \
+                   label(r->pool, vhost_of(r->pool, ps->pool)), pid,                         \
+                   (apr_uint64_t)ps->shared.field);                                          \
+    }
+    SI_SHARED_STATS(SI_SHARED_METRIC)
+#undef SI_SHARED_METRIC
     metric_header(r, "rejected_total", "counter", "Requests answered 503 after queue-timeout.");
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
@@ -313,7 +346,14 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
                        slot_state(ps->pool, ss), ss->generation, ss->active, ss->served,
                        ss->recycles, ss->avg_ms);
         }
-        ap_rputs("</table>\n", r);
+        ap_rprintf(r, "</table>\n<p>Shared cache (this child): %" APR_UINT64_T_FMT " keys, %"
+                   APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT " bytes, %" APR_UINT64_T_FMT
+                   " hits, %" APR_UINT64_T_FMT " misses, %" APR_UINT64_T_FMT " evicted, %"
+                   APR_UINT64_T_FMT " expired; %" APR_UINT64_T_FMT " queue(s).</p>\n",
+                   (apr_uint64_t)ps->shared.entries, (apr_uint64_t)ps->shared.bytes,
+                   (apr_uint64_t)ps->shared.limit, (apr_uint64_t)ps->shared.hits,
+                   (apr_uint64_t)ps->shared.misses, (apr_uint64_t)ps->shared.evictions,
+                   (apr_uint64_t)ps->shared.expired, (apr_uint64_t)ps->shared.queues);
     }
 }
 

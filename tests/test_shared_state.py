@@ -1,10 +1,13 @@
 """mod_subinterp.shared: one cache and one set of queues per pool, seen by every interpreter of
 the pool, values copied by value (tests/apps/shared_state.py drives it)."""
 import concurrent.futures
+import os
 import time
 
 from harness import GRANT_APPS as DIRECTORY
-from harness import eventually, running
+from harness import ROOT, eventually, running
+
+VENV = os.path.join(ROOT, ".venv")
 
 
 class TestSharedCache:
@@ -14,6 +17,9 @@ SubinterpPool two interpreters=2 cache-size=1M
 SubinterpScriptAlias /s {apps}/shared_state.py pool=two
 SubinterpPool other interpreters=1
 SubinterpScriptAlias /other {apps}/shared_state.py pool=other
+<Location /status>
+    SetHandler subinterp-status
+</Location>
 """
 
     def test_increments_from_every_interpreter_and_thread_add_up_exactly(self, httpd):
@@ -83,6 +89,15 @@ SubinterpScriptAlias /other {apps}/shared_state.py pool=other
         assert httpd.get("/other/get?key=mine").json()["value"] == "<missing>"
         httpd.get("/other/set?key=mine&value=other")
         assert httpd.get("/s/get?key=mine").json()["value"] == "two"
+
+    def test_the_status_page_shows_each_pools_cache(self, httpd):
+        httpd.get("/other/set?key=seen&value=1")
+        httpd.get("/other/get?key=seen")
+        pools = {p["name"]: p["shared_cache"] for p in httpd.get("/status?json").json()["pools"]}
+        assert pools["two"]["limit"] == 1 << 20 and pools["other"]["limit"] == 64 << 20
+        assert pools["other"]["entries"] >= 1 and pools["other"]["hits"] >= 1
+        metrics = httpd.get("/status?prometheus").text
+        assert 'mod_subinterp_shared_cache_limit{pool="two"' in metrics
 
     def test_clear(self, httpd):
         httpd.get("/other/set?key=x&value=1")
@@ -182,3 +197,30 @@ SubinterpScriptAlias /s {apps}/shared_state.py pool=off
                           r"off \(cache-size=0\)")
         assert server.get("/s/take?name=q&timeout=0.1").json()["error"] == "Empty"
 
+
+
+class TestFlaskCaching:
+    """examples/flask_cached.py: Flask-Caching with python/mod_subinterp_caching.py."""
+    HTTPD_OPTIONS = {"threads": 8}
+    CONFIG = DIRECTORY + """
+SubinterpPool site interpreters=2 virtualenv={venv} python-path={apps}/../../python
+SubinterpScriptAlias / {apps}/../../examples/flask_cached.py pool=site
+<Directory "{apps}/../../examples">
+    Require all granted
+</Directory>
+""".replace("{venv}", VENV)
+
+    def test_a_cached_view_is_made_once_for_the_whole_pool(self, httpd):
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            first = list(ex.map(lambda _: httpd.get("/report").json(), range(2)))
+        later = [httpd.get("/report").json() for _ in range(4)]
+        reports = {r["report"] for r in first + later}
+        # two first requests racing may both make it; from then on, one value for everyone
+        assert len({r["report"] for r in later}) == 1 and len(reports) <= 2
+
+    def test_counter_and_rate_limit_span_interpreters(self, httpd):
+        seen = [httpd.get("/hits").json() for _ in range(6)]
+        assert {s["interpreter"] for s in seen} == {0, 1}
+        assert [s["hits"] for s in seen] == list(range(1, 7))
+        codes = [httpd.get("/limited").status_code for _ in range(7)]
+        assert codes == [200] * 5 + [429] * 2
