@@ -112,6 +112,11 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const unsigned char *in, siz
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+static uint64_t hash_key(const si_store *store, const char *key, size_t klen)
+{
+    return siphash13(store->k0, store->k1, (const unsigned char *)key, klen);
+}
+
 /* --- store ---------------------------------------------------------------------------------- */
 
 si_store *si_store_create(size_t byte_limit)
@@ -254,7 +259,7 @@ si_entry *si_entry_new(si_store *store, const char *key, size_t klen, size_t vle
     }
     memset(e, 0, sizeof(*e));
     atomic_init(&e->refs, 1);
-    e->hash = siphash13(store->k0, store->k1, (const unsigned char *)key, klen);
+    e->hash = hash_key(store, key, klen);
     e->expires = expires;
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
@@ -384,6 +389,20 @@ static void insert(si_shard *shard, si_entry *e, si_entry **dropped)
     grow(shard);
 }
 
+/* Enters the store and locks the shard of `hash`: SI_STORE_OK with both done (the caller
+ * unlocks, then leaves), or the answer to give. */
+static si_store_status lock_shard(si_store *store, uint64_t hash, int wait, si_shard **shard)
+{
+    if (!enter(store))
+        return SI_STORE_CLOSED;
+    *shard = shard_of(store, hash);
+    if (lock(&(*shard)->lock, wait) < 0) {
+        leave(store);
+        return SI_STORE_LOCKED;
+    }
+    return SI_STORE_OK;
+}
+
 static void release_chain(si_entry *e)
 {
     while (e) {
@@ -396,20 +415,13 @@ static void release_chain(si_entry *e)
 si_store_status si_cache_get(si_store *store, const char *key, size_t klen, int wait,
                              si_entry **out)
 {
-    if (!enter(store))
-        return SI_STORE_CLOSED;
-    if (store->limit == 0) {
-        leave(store);
-        return SI_STORE_MISSING;
-    }
-    uint64_t hash = siphash13(store->k0, store->k1, (const unsigned char *)key, klen);
-    si_shard *shard = shard_of(store, hash);
-    if (lock(&shard->lock, wait) < 0) {
-        leave(store);
-        return SI_STORE_LOCKED;
-    }
+    uint64_t hash = hash_key(store, key, klen);
+    si_shard *shard;
+    si_store_status status = lock_shard(store, hash, wait, &shard);
+    if (status != SI_STORE_OK)
+        return status;
     si_entry **link = find(shard, hash, key, klen), *gone = NULL;
-    si_store_status status = SI_STORE_MISSING;
+    status = SI_STORE_MISSING;
     if (*link && expired(*link, si_store_now())) {
         gone = unlink_entry(shard, link);
         shard->expired++;
@@ -434,17 +446,13 @@ si_store_status si_cache_get(si_store *store, const char *key, size_t klen, int 
 
 si_store_status si_cache_put(si_store *store, si_entry *e, int only_if_absent, int wait)
 {
-    if (!enter(store)) {
+    si_shard *shard;
+    si_store_status status = lock_shard(store, e->hash, wait, &shard);
+    if (status == SI_STORE_CLOSED)
         si_entry_release(e);
-        return SI_STORE_CLOSED;
-    }
-    si_shard *shard = shard_of(store, e->hash);
-    if (lock(&shard->lock, wait) < 0) {
-        leave(store);
-        return SI_STORE_LOCKED;
-    }
+    if (status != SI_STORE_OK)
+        return status;
     si_entry **link = link_of(shard, e), *dropped = NULL;
-    si_store_status status = SI_STORE_OK;
     if (*link && only_if_absent && !expired(*link, si_store_now())) {
         status = SI_STORE_EXISTS;
         dropped = e;
@@ -464,20 +472,13 @@ si_store_status si_cache_put(si_store *store, si_entry *e, int only_if_absent, i
 
 si_store_status si_cache_delete(si_store *store, const char *key, size_t klen, int wait)
 {
-    if (!enter(store))
-        return SI_STORE_CLOSED;
-    if (store->limit == 0) {
-        leave(store);
-        return SI_STORE_MISSING;
-    }
-    uint64_t hash = siphash13(store->k0, store->k1, (const unsigned char *)key, klen);
-    si_shard *shard = shard_of(store, hash);
-    if (lock(&shard->lock, wait) < 0) {
-        leave(store);
-        return SI_STORE_LOCKED;
-    }
+    uint64_t hash = hash_key(store, key, klen);
+    si_shard *shard;
+    si_store_status status = lock_shard(store, hash, wait, &shard);
+    if (status != SI_STORE_OK)
+        return status;
     si_entry **link = find(shard, hash, key, klen), *gone = NULL;
-    si_store_status status = SI_STORE_MISSING;
+    status = SI_STORE_MISSING;
     if (*link) {
         gone = unlink_entry(shard, link);
         status = expired(gone, si_store_now()) ? SI_STORE_MISSING : SI_STORE_OK;
@@ -515,15 +516,10 @@ si_store_status si_cache_incr(si_store *store, const char *key, size_t klen, int
     si_entry *fresh = si_entry_new(store, key, klen, SI_VALUE_INT64_SIZE, expires, &status);
     if (!fresh)
         return status;
-    if (!enter(store)) {
+    si_shard *shard;
+    if ((status = lock_shard(store, fresh->hash, wait, &shard)) != SI_STORE_OK) {
         si_entry_release(fresh);
-        return SI_STORE_CLOSED;
-    }
-    si_shard *shard = shard_of(store, fresh->hash);
-    if (lock(&shard->lock, wait) < 0) {
-        si_entry_release(fresh);
-        leave(store);
-        return SI_STORE_LOCKED;
+        return status;
     }
     si_entry **link = link_of(shard, fresh), *dropped = NULL;
     int64_t base = 0;
