@@ -1,8 +1,8 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
-#include "si_shared_store.h"
 #include "si_pool.h"
 #include "si_request.h"
+#include "si_shared_store.h"
 #include "si_stats.h"
 
 #include "pythread.h"

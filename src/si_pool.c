@@ -131,8 +131,9 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     si_interp *slot = inst->slot;
     si_pool_conf *conf = slot->pool->conf;
     inst->module = si_module_import(&inst->st);
+    if (inst->module && !inst->st->store)
+        inst->st->store = slot->pool->store;   /* gil=main pools: the first one's */
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
-        || (inst->st->store = inst->st->store ? inst->st->store : slot->pool->store, 0)
         || si_app_prepare_interpreter(inst->module, inst->st, conf) < 0
         || si_app_prepare_path(ptemp, global_path, conf) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "

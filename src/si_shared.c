@@ -48,16 +48,30 @@ static si_module_state *state_of(PyObject *self)
     return PyType_GetModuleState(Py_TYPE(self));
 }
 
-/* The pool's store, or NULL with RuntimeError (an interpreter that serves no pool). */
-static si_store *store_of(PyObject *self)
+/* The store of the pool whose interpreter made type, or NULL with RuntimeError (an
+ * interpreter that serves no pool). */
+static si_store *store_in(PyTypeObject *type)
 {
-    si_module_state *st = state_of(self);
+    si_module_state *st = PyType_GetModuleState(type);
     if (!st || !st->store) {
         PyErr_SetString(PyExc_RuntimeError, "mod_subinterp.shared is only available in the "
                         "interpreters of a SubinterpPool");
         return NULL;
     }
     return st->store;
+}
+
+static si_store *store_of(PyObject *self)
+{
+    return store_in(Py_TYPE(self));
+}
+
+/* The store's figures; it takes every shard's lock in turn, so not with the GIL held. */
+static void read_stats(si_store *store, si_store_stats *stats)
+{
+    Py_BEGIN_ALLOW_THREADS
+    si_store_get_stats(store, stats);
+    Py_END_ALLOW_THREADS
 }
 
 /* Raises for a store answer that is not a result; returns NULL. */
@@ -270,9 +284,7 @@ static PyObject *cache_stats(PyObject *self, PyObject *unused)
     if (!store)
         return NULL;
     si_store_stats s;
-    Py_BEGIN_ALLOW_THREADS   /* it takes every shard's lock in turn */
-    si_store_get_stats(store, &s);
-    Py_END_ALLOW_THREADS
+    read_stats(store, &s);
     return Py_BuildValue("{sKsKsKsKsKsKsKsKsn}", "entries", s.entries, "bytes", s.bytes,
                          "limit", s.limit, "hits", s.hits, "misses", s.misses, "evictions",
                          s.evictions, "expired", s.expired, "queues", s.queues,
@@ -285,9 +297,7 @@ static Py_ssize_t cache_len(PyObject *self)
     if (!store)
         return -1;
     si_store_stats s;
-    Py_BEGIN_ALLOW_THREADS
-    si_store_get_stats(store, &s);
-    Py_END_ALLOW_THREADS
+    read_stats(store, &s);
     return (Py_ssize_t)s.entries;
 }
 
@@ -379,16 +389,13 @@ static PyObject *queue_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                      "without NUL", SI_QUEUE_NAME_MAX);
         return NULL;
     }
-    si_module_state *st = PyType_GetModuleState(type);
-    if (!st || !st->store) {
-        PyErr_SetString(PyExc_RuntimeError, "mod_subinterp.shared is only available in the "
-                        "interpreters of a SubinterpPool");
+    si_store *store = store_in(type);
+    if (!store)
         return NULL;
-    }
     size_t existing = 0;
     si_queue *queue;
     Py_BEGIN_ALLOW_THREADS   /* the queue list's lock is the store's */
-    queue = si_queue_open(st->store, text, (size_t)maxsize, &existing);
+    queue = si_queue_open(store, text, (size_t)maxsize, &existing);
     Py_END_ALLOW_THREADS
     if (!queue) {
         PyErr_Format(PyExc_RuntimeError, "mod_subinterp.shared.Queue: %R could not be made (no "

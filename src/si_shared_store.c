@@ -726,19 +726,37 @@ static int wait_until(pthread_cond_t *cond, pthread_mutex_t *m, int64_t until)
     return pthread_cond_timedwait(cond, m, &ts);
 }
 
+/* Enters the store and locks q, as lock_shard does a shard. */
+static si_store_status lock_queue(si_queue *q, int wait)
+{
+    if (!enter(q->store))
+        return SI_STORE_CLOSED;
+    if (lock(&q->lock, wait) < 0) {
+        leave(q->store);
+        return SI_STORE_LOCKED;
+    }
+    return SI_STORE_OK;
+}
+
+/* With q locked: waits on cond while q is full (for_room) or empty, until `until` (0: not at
+ * all) or the store closes. */
+static void wait_for_turn(si_queue *q, int for_room, int64_t until)
+{
+    pthread_cond_t *cond = for_room ? &q->not_full : &q->not_empty;
+    int timed_out = !until;
+    while ((for_room ? q->count >= q->maxsize : !q->head) && !timed_out
+           && !atomic_load(&q->store->closed))
+        timed_out = wait_until(cond, &q->lock, until) == ETIMEDOUT;
+}
+
 si_store_status si_queue_put(si_queue *q, si_item *item, int wait, int64_t until)
 {
     si_store *store = q->store;
-    if (!enter(store))
-        return SI_STORE_CLOSED;
-    if (lock(&q->lock, wait) < 0) {
-        leave(store);
-        return SI_STORE_LOCKED;
-    }
-    int timed_out = 0;
-    while (q->count >= q->maxsize && !timed_out && !atomic_load(&store->closed))
-        timed_out = !until || wait_until(&q->not_full, &q->lock, until) == ETIMEDOUT;
-    si_store_status status = SI_STORE_TIMEOUT;
+    si_store_status status = lock_queue(q, wait);
+    if (status != SI_STORE_OK)
+        return status;
+    wait_for_turn(q, 1, until);
+    status = SI_STORE_TIMEOUT;
     if (atomic_load(&store->closed))
         status = SI_STORE_CLOSED;
     else if (q->count < q->maxsize) {
@@ -760,16 +778,11 @@ si_store_status si_queue_put(si_queue *q, si_item *item, int wait, int64_t until
 si_store_status si_queue_get(si_queue *q, int wait, int64_t until, si_item **out)
 {
     si_store *store = q->store;
-    if (!enter(store))
-        return SI_STORE_CLOSED;
-    if (lock(&q->lock, wait) < 0) {
-        leave(store);
-        return SI_STORE_LOCKED;
-    }
-    int timed_out = 0;
-    while (!q->head && !timed_out && !atomic_load(&store->closed))
-        timed_out = !until || wait_until(&q->not_empty, &q->lock, until) == ETIMEDOUT;
-    si_store_status status = SI_STORE_TIMEOUT;
+    si_store_status status = lock_queue(q, wait);
+    if (status != SI_STORE_OK)
+        return status;
+    wait_for_turn(q, 0, until);
+    status = SI_STORE_TIMEOUT;
     if (atomic_load(&store->closed))
         status = SI_STORE_CLOSED;
     else if (q->head) {
