@@ -2,6 +2,7 @@
 the pool, values copied by value (tests/apps/shared_state.py drives it)."""
 import concurrent.futures
 import os
+import re
 import time
 
 from harness import GRANT_APPS as DIRECTORY
@@ -173,6 +174,22 @@ SubinterpScriptAlias /c {apps}/shared_consumer.py pool=jobs
             "a recycled interpreter stayed parked on its consumer thread"
         assert httpd.get("/c/").json()["ended"] >= 2, "each retired consumer ends"
         assert "SI0213" not in httpd.log_text()
+
+
+def test_a_consumer_thread_waiting_at_child_exit_lets_python_stop(scratch):
+    """At child exit an interpreter whose app thread still runs is left alone and Python is not
+    finalized (SI0214); a thread blocked in Queue.get() must end instead."""
+    config = DIRECTORY + """
+SubinterpPool jobs interpreters=2
+SubinterpScriptAlias /c {apps}/shared_consumer.py pool=jobs
+"""
+    with running(scratch, config) as server:
+        assert server.get("/c/job?id=1").status_code == 200
+        assert eventually(lambda: server.get("/c/").json()["consumed"], 1) == 1
+        server.stop()
+        log = server.log_text()
+        assert re.search(r"SI0206: child \d+: Python stopped, 2 sub-interpreter\(s\) ended", log)
+        assert "SI0214" not in log and "SI0209" not in log
 
 
 def test_cache_size_is_validated(tmp_path):
