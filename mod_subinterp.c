@@ -63,7 +63,7 @@ static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
      * ours (the maintenance threads, request timeouts, recycling) is tested on prefork. */
     int threaded = 0;
     if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) == APR_SUCCESS && !threaded
-        && si_config_all_pools(ptemp, s)->nelts > 0) {
+        && si_config_pool_specs(ptemp, s)->nelts > 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SI0111: the %s MPM runs one request per "
                      "process, and mod_subinterp needs a threaded MPM: use event (a2dismod "
                      "mpm_%s; a2enmod mpm_event) or worker", ap_show_mpm(), ap_show_mpm());
@@ -76,12 +76,12 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     for (server_rec *vs = s; vs; vs = vs->next) {
         si_server_conf *conf = si_server_config(vs);
-        for (int i = 0; i < conf->pools->nelts; i++) {
-            si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
-            if (pool->server == vs && pool->mounts->nelts == 0)
+        for (int i = 0; i < conf->pool_specs->nelts; i++) {
+            si_pool_spec *spec = APR_ARRAY_IDX(conf->pool_specs, i, si_pool_spec *);
+            if (spec->server == vs && spec->mounts->nelts == 0)
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs, "SI0112: SubinterpPool %s (%s) "
                              "has no SubinterpScriptAlias; no interpreters are made for it",
-                             pool->name, pool->defined_at);
+                             spec->name, spec->defined_at);
         }
     }
     /* Not in the dry run: probes run once per start or restart, before children fork. */

@@ -129,11 +129,11 @@ static PyObject *str_list(apr_array_header_t *items)
     return list;
 }
 
-int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_conf *pool)
+int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_spec *spec)
 {
-    apr_array_header_t *paths = apr_array_append(p, pool->python_path, global_path);
-    const char *venv_site = pool->virtualenv
-        ? apr_psprintf(p, "%s/lib/python%d.%d/site-packages", pool->virtualenv, PY_MAJOR_VERSION,
+    apr_array_header_t *paths = apr_array_append(p, spec->python_path, global_path);
+    const char *venv_site = spec->virtualenv
+        ? apr_psprintf(p, "%s/lib/python%d.%d/site-packages", spec->virtualenv, PY_MAJOR_VERSION,
                        PY_MINOR_VERSION)
         : NULL;
     PyObject *list = str_list(paths);
@@ -177,13 +177,13 @@ static int restrict_signals(PyObject *module)
     return rv ? 0 : -1;
 }
 
-int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_conf *pool)
+int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec)
 {
-    st->log_server = pool->server;
-    PyObject *out = si_errors_stream_new(st, pool->server, APLOG_NOTICE);
+    st->log_server = spec->server;
+    PyObject *out = si_errors_stream_new(st, spec->server, APLOG_NOTICE);
     /* stderr carries warnings (the warnings module), logging's last resort and unraisable
      * exceptions: warn, not error, which wsgi.errors and our own failures use. */
-    PyObject *err = out ? si_errors_stream_new(st, pool->server, APLOG_WARNING) : NULL;
+    PyObject *err = out ? si_errors_stream_new(st, spec->server, APLOG_WARNING) : NULL;
     int rc = err && PySys_SetObject("stdout", out) == 0 && PySys_SetObject("stderr", err) == 0
              && PySys_SetObject("__stdout__", out) == 0 && PySys_SetObject("__stderr__", err) == 0
              ? restrict_signals(module) : -1;
@@ -330,7 +330,7 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0303: pool %s: %s (imported by %s for "
                          "%s) refuses to load in own-GIL sub-interpreters; serve it from a pool "
                          "with gil=main (or gil=shared if it tolerates legacy sub-interpreters). "
-                         "Until then %s. (%s)", mount->pool->name, refuser, mount->script,
+                         "Until then %s. (%s)", mount->pool_spec->name, refuser, mount->script,
                          mount->label, consequence(mount), last ? last + 1 : text);
         return why;
     }
@@ -338,11 +338,11 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
     const char *last = strrchr(text, '\n');
     if (r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
-                      "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
+                      "for %s failed; %s:\n%s", mount->pool_spec->name, index, mount->script,
                       mount->label, consequence(mount), text);
     else
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0301: pool %s interpreter %d: loading %s "
-                     "for %s failed; %s:\n%s", mount->pool->name, index, mount->script,
+                     "for %s failed; %s:\n%s", mount->pool_spec->name, index, mount->script,
                      mount->label, consequence(mount), text);
     return last ? last + 1 : text;
 }
@@ -400,7 +400,7 @@ static PyObject *file_app(si_instance *inst, si_mount_conf *file, request_rec *r
         si_app_log_load_failure(r->pool, r->server, r, file, inst->slot->index);
     else if (apr_time_now() - started > apr_time_from_msec(1))
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "SI0300: pool %s interpreter %d: %s "
-                      "loaded in %" APR_TIME_T_FMT " ms", file->pool->name, inst->slot->index,
+                      "loaded in %" APR_TIME_T_FMT " ms", file->pool_spec->name, inst->slot->index,
                       file->script, apr_time_as_msec(apr_time_now() - started));
     return app;
 }
@@ -425,7 +425,7 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
         inst->app_state[i] = SI_APP_LOADED;
         inst->failures[i] = 0;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0300: pool %s interpreter %d: %s "
-                      "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool->name,
+                      "imported on first use in %" APR_TIME_T_FMT " ms", mount->pool_spec->name,
                       inst->slot->index, mount->script,
                       apr_time_as_msec(apr_time_now() - started));
         return;
@@ -446,7 +446,7 @@ static void import_lazily(si_instance *inst, si_mount_conf *mount, int i, reques
                                                                   inst->slot->index));
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0304: pool %s interpreter %d: importing %s "
                   "failed %d time(s) in a row (preload=off); the next request after %"
-                  APR_TIME_T_FMT " s tries again", mount->pool->name, inst->slot->index,
+                  APR_TIME_T_FMT " s tries again", mount->pool_spec->name, inst->slot->index,
                   mount->script, inst->failures[i], apr_time_sec(backoff));
 }
 

@@ -23,8 +23,8 @@ static si_dir_conf *dir_config(request_rec *r)
 static void hook_raised(si_request *req, const char *what)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0602: pool %s interpreter %d: %s (%s) "
-                  "raised for %s; answering 500:\n%s", req->interp->pool->name,
-                  req->interp->index, what, req->mount->script, req->r->uri,
+                  "raised for %s; answering 500:\n%s", req->slot->pool->name,
+                  req->slot->index, what, req->mount->script, req->r->uri,
                   si_exception_text(req->r->pool));
 }
 

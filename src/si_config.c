@@ -25,7 +25,7 @@ const char *si_gil_name(si_gil_mode gil)
 void *si_config_create_server(apr_pool_t *p, server_rec *s)
 {
     si_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
-    conf->pools = apr_array_make(p, 4, sizeof(si_pool_conf *));
+    conf->pool_specs = apr_array_make(p, 4, sizeof(si_pool_spec *));
     conf->mounts = apr_array_make(p, 4, sizeof(si_mount_conf *));
     conf->handlers = apr_array_make(p, 2, sizeof(si_mount_conf *));
     conf->scripts = apr_array_make(p, 2, sizeof(si_mount_conf *));
@@ -42,7 +42,7 @@ void *si_config_merge_server(apr_pool_t *p, void *basev, void *addv)
     si_server_conf *base = basev, *add = addv;
     si_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
     /* Pools are never inherited: a pool name is scoped to the block that declares it. */
-    conf->pools = add->pools;
+    conf->pool_specs = add->pool_specs;
     /* Mounts are, like mod_alias's aliases; our own come first so they win a tie. */
     conf->mounts = apr_array_append(p, add->mounts, base->mounts);
     conf->handlers = apr_array_append(p, add->handlers, base->handlers);
@@ -141,33 +141,33 @@ static const char *parse_path_list(cmd_parms *cmd, const char *what, const char 
     return NULL;
 }
 
-static si_pool_conf *pool_new(apr_pool_t *p, server_rec *s, const char *name, const char *where)
+static si_pool_spec *spec_new(apr_pool_t *p, server_rec *s, const char *name, const char *where)
 {
-    si_pool_conf *pool = apr_pcalloc(p, sizeof(*pool));
-    pool->name = name;
-    pool->server = s;
-    pool->defined_at = where;
-    pool->gil = SI_GIL_OWN;
-    pool->python_path = apr_array_make(p, 2, sizeof(const char *));
-    pool->queue_timeout = apr_time_from_sec(30);
-    pool->daemon_threads = 1;
-    pool->cache_size = SI_DEFAULT_CACHE_SIZE;
-    pool->ordinal = -1;
-    pool->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
-    return pool;
+    si_pool_spec *spec = apr_pcalloc(p, sizeof(*spec));
+    spec->name = name;
+    spec->server = s;
+    spec->defined_at = where;
+    spec->gil = SI_GIL_OWN;
+    spec->python_path = apr_array_make(p, 2, sizeof(const char *));
+    spec->queue_timeout = apr_time_from_sec(30);
+    spec->daemon_threads = 1;
+    spec->cache_size = SI_DEFAULT_CACHE_SIZE;
+    spec->ordinal = -1;
+    spec->mounts = apr_array_make(p, 2, sizeof(si_mount_conf *));
+    return spec;
 }
 
-static si_pool_conf *pool_find(si_server_conf *conf, const char *name)
+static si_pool_spec *spec_find(si_server_conf *conf, const char *name)
 {
-    for (int i = 0; i < conf->pools->nelts; i++) {
-        si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
-        if (!pool->implicit && strcmp(pool->name, name) == 0)
-            return pool;
+    for (int i = 0; i < conf->pool_specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(conf->pool_specs, i, si_pool_spec *);
+        if (!spec->implicit && strcmp(spec->name, name) == 0)
+            return spec;
     }
     return NULL;
 }
 
-static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const char *key,
+static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const char *key,
                                      const char *value)
 {
     double n;
@@ -175,21 +175,21 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
     if (strcmp(key, "interpreters") == 0) {
         if ((err = parse_number(cmd->pool, key, value, 1, 256, 1, &n)))
             return err;
-        pool->interpreters = (int)n;
+        spec->interpreters = (int)n;
     }
     else if (strcmp(key, "gil") == 0) {
         if (strcmp(value, "own") == 0)
-            pool->gil = SI_GIL_OWN;
+            spec->gil = SI_GIL_OWN;
         else if (strcmp(value, "shared") == 0)
-            pool->gil = SI_GIL_SHARED;
+            spec->gil = SI_GIL_SHARED;
         else if (strcmp(value, "main") == 0)
-            pool->gil = SI_GIL_MAIN;
+            spec->gil = SI_GIL_MAIN;
         else
             return apr_psprintf(cmd->pool, "SI0102: option gil=%s: expected own, shared or main",
                                 value);
     }
     else if (strcmp(key, "python-path") == 0) {
-        return parse_path_list(cmd, "python-path", value, pool->python_path);
+        return parse_path_list(cmd, "python-path", value, spec->python_path);
     }
     else if (strcmp(key, "virtualenv") == 0) {
         const char *site = apr_psprintf(cmd->pool, "%s/lib/python%d.%d/site-packages", value,
@@ -197,41 +197,41 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_conf *pool, const c
         if (!is_directory(cmd->temp_pool, site))
             return apr_psprintf(cmd->pool, "SI0103: virtualenv=%s: no %s (a Python %d.%d venv?)",
                                 value, site, PY_MAJOR_VERSION, PY_MINOR_VERSION);
-        pool->virtualenv = apr_pstrdup(cmd->pool, value);
+        spec->virtualenv = apr_pstrdup(cmd->pool, value);
     }
     else if (strcmp(key, "max-active") == 0) {
         if ((err = parse_number(cmd->pool, key, value, 1, 100000, 1, &n)))
             return err;
-        pool->max_active = (int)n;
+        spec->max_active = (int)n;
     }
     else if (strcmp(key, "queue-timeout") == 0) {
         if ((err = parse_number(cmd->pool, key, value, 0, 3600, 0, &n)))
             return err;
-        pool->queue_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
+        spec->queue_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
     }
     else if (strcmp(key, "request-timeout") == 0) {
         if ((err = parse_number(cmd->pool, key, value, 0.1, 86400, 0, &n)))
             return err;
-        pool->request_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
+        spec->request_timeout = (apr_interval_time_t)(n * APR_USEC_PER_SEC);
     }
     else if (strcmp(key, "max-requests") == 0) {
         if ((err = parse_number(cmd->pool, key, value, 1, 1e9, 1, &n)))
             return err;
-        pool->max_requests = (int)n;
+        spec->max_requests = (int)n;
     }
     else if (strcmp(key, "preload") == 0) {
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
             return apr_psprintf(cmd->pool, "SI0102: option preload=%s: expected on or off", value);
-        pool->lazy = strcmp(value, "off") == 0;
+        spec->lazy = strcmp(value, "off") == 0;
     }
     else if (strcmp(key, "cache-size") == 0) {
-        return parse_size(cmd, key, value, &pool->cache_size);
+        return parse_size(cmd, key, value, &spec->cache_size);
     }
     else if (strcmp(key, "daemon-threads") == 0) {
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
             return apr_psprintf(cmd->pool, "SI0102: option daemon-threads=%s: expected on or "
                                 "off", value);
-        pool->daemon_threads = strcmp(value, "on") == 0;
+        spec->daemon_threads = strcmp(value, "on") == 0;
     }
     else {
         return apr_psprintf(cmd->pool, "SI0101: unknown option '%s'; SubinterpPool NAME takes "
@@ -249,29 +249,29 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
     if (strchr(argv[0], '='))
         return apr_psprintf(cmd->pool, "SI0101: SubinterpPool: '%s' is not a pool name "
                             "(the name comes first, then option=value pairs)", argv[0]);
-    if (pool_find(conf, argv[0]))
+    if (spec_find(conf, argv[0]))
         return apr_psprintf(cmd->pool, "SI0105: SubinterpPool %s is already declared in this "
                             "server or virtual host", argv[0]);
-    si_pool_conf *pool = pool_new(cmd->pool, cmd->server, apr_pstrdup(cmd->pool, argv[0]),
+    si_pool_spec *spec = spec_new(cmd->pool, cmd->server, apr_pstrdup(cmd->pool, argv[0]),
                                   defined_at(cmd));
     for (int i = 1; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         if (!eq || eq == argv[i])
             return apr_psprintf(cmd->pool, "SI0101: SubinterpPool %s: '%s' is not option=value",
-                                pool->name, argv[i]);
+                                spec->name, argv[i]);
         const char *key = apr_pstrmemdup(cmd->temp_pool, argv[i], eq - argv[i]);
-        const char *err = apply_pool_option(cmd, pool, key, eq + 1);
+        const char *err = apply_pool_option(cmd, spec, key, eq + 1);
         if (err)
-            return apr_psprintf(cmd->pool, "SubinterpPool %s: %s", pool->name, err);
+            return apr_psprintf(cmd->pool, "SubinterpPool %s: %s", spec->name, err);
     }
-    if (pool->gil == SI_GIL_MAIN && pool->max_requests)
+    if (spec->gil == SI_GIL_MAIN && spec->max_requests)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main cannot be recycled "
-                            "(max-requests): the main interpreter cannot be replaced", pool->name);
-    if (pool->gil == SI_GIL_MAIN && pool->interpreters > 1)
+                            "(max-requests): the main interpreter cannot be replaced", spec->name);
+    if (spec->gil == SI_GIL_MAIN && spec->interpreters > 1)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main runs in the one main "
-                            "interpreter; interpreters=%d is not possible", pool->name,
-                            pool->interpreters);
-    APR_ARRAY_PUSH(conf->pools, si_pool_conf *) = pool;
+                            "interpreter; interpreters=%d is not possible", spec->name,
+                            spec->interpreters);
+    APR_ARRAY_PUSH(conf->pool_specs, si_pool_spec *) = spec;
     return NULL;
 }
 
@@ -599,11 +599,11 @@ static const char *mount_path(const si_mount_conf *mount)
 static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
                           si_mount_conf *script, int *sequence)
 {
-    if (script->server != s || script->pool)
+    if (script->server != s || script->pool_spec)
         return 0;   /* inherited, or resolved by an earlier pass */
     if (script->pool_name) {
-        script->pool = pool_find(conf, script->pool_name);
-        if (!script->pool) {
+        script->pool_spec = spec_find(conf, script->pool_name);
+        if (!script->pool_spec) {
             const char *directive =
                 script->kind == SI_SCRIPT_MOUNT
                     ? apr_pstrcat(p, "SubinterpScriptAlias ", mount_path(script), NULL)
@@ -617,14 +617,14 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
         }
     }
     else {
-        script->pool = pool_new(p, s, script->kind == SI_SCRIPT_MOUNT ? mount_path(script)
+        script->pool_spec = spec_new(p, s, script->kind == SI_SCRIPT_MOUNT ? mount_path(script)
                                 : script->script, script->defined_at);
-        script->pool->implicit = 1;
-        APR_ARRAY_PUSH(conf->pools, si_pool_conf *) = script->pool;
+        script->pool_spec->implicit = 1;
+        APR_ARRAY_PUSH(conf->pool_specs, si_pool_spec *) = script->pool_spec;
     }
-    script->index = script->pool->mounts->nelts;
+    script->index = script->pool_spec->mounts->nelts;
     script->module_name = apr_psprintf(p, "_subinterp_app_%d", (*sequence)++);
-    APR_ARRAY_PUSH(script->pool->mounts, si_mount_conf *) = script;
+    APR_ARRAY_PUSH(script->pool_spec->mounts, si_mount_conf *) = script;
     return 0;
 }
 
@@ -633,22 +633,22 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
  * apachectl -t), since nothing fails until a name collides. */
 static void warn_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
 {
-    si_pool_conf *first = NULL;
-    apr_array_header_t *pools = si_config_all_pools(p, main_server);
-    for (int i = 0; i < pools->nelts; i++) {
-        si_pool_conf *pool = APR_ARRAY_IDX(pools, i, si_pool_conf *);
-        if (pool->gil != SI_GIL_MAIN)
+    si_pool_spec *first = NULL;
+    apr_array_header_t *specs = si_config_pool_specs(p, main_server);
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        if (spec->gil != SI_GIL_MAIN)
             continue;
         if (!first) {
-            first = pool;
+            first = spec;
         }
-        else if (pool->server != first->server) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->server, "SI0113: gil=main pools "
+        else if (spec->server != first->server) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0113: gil=main specs "
                          "%s (%s) and %s (%s) belong to different virtual hosts but share the "
                          "main interpreter, and with it sys.modules: modules of the same name "
                          "collide (one site imports the other's). Give them distinct module "
                          "names, or serve one of them with gil=shared", first->name,
-                         first->defined_at, pool->name, pool->defined_at);
+                         first->defined_at, spec->name, spec->defined_at);
             return;
         }
     }
@@ -678,43 +678,43 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
                 status = APR_EINVAL;
         for (int i = 0; i < conf->pool_refs->nelts; i++) {
             si_pool_ref *ref = APR_ARRAY_IDX(conf->pool_refs, i, si_pool_ref *);
-            if (ref->pool)
+            if (ref->spec)
                 continue;
-            if (!(ref->pool = pool_find(conf, ref->name))) {
+            if (!(ref->spec = spec_find(conf, ref->name))) {
                 ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0110: "
-                             "SubinterpHandlerPool %s (%s): unknown pool; declare it with "
+                             "SubinterpHandlerPool %s (%s): unknown spec; declare it with "
                              "SubinterpPool in the same server or virtual host", ref->name,
                              ref->defined_at);
                 status = APR_EINVAL;
                 continue;
             }
-            ref->pool->serves_files = 1;
+            ref->spec->serves_files = 1;
         }
-        for (int i = 0; i < conf->pools->nelts; i++) {
-            si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
-            if (pool->interpreters == 0)
-                pool->interpreters = pool->gil == SI_GIL_OWN ? si_online_cpus() : 1;
-            pool->reloading = conf->reloading == 1;
+        for (int i = 0; i < conf->pool_specs->nelts; i++) {
+            si_pool_spec *spec = APR_ARRAY_IDX(conf->pool_specs, i, si_pool_spec *);
+            if (spec->interpreters == 0)
+                spec->interpreters = spec->gil == SI_GIL_OWN ? si_online_cpus() : 1;
+            spec->reloading = conf->reloading == 1;
         }
     }
     if (status != APR_SUCCESS)
         return status;
-    apr_array_header_t *running = si_config_all_pools(p, main_server);
+    apr_array_header_t *running = si_config_pool_specs(p, main_server);
     for (int i = 0; i < running->nelts; i++)
-        APR_ARRAY_IDX(running, i, si_pool_conf *)->ordinal = i;
+        APR_ARRAY_IDX(running, i, si_pool_spec *)->ordinal = i;
     warn_shared_main_interpreter(p, main_server);
     return status;
 }
 
-apr_array_header_t *si_config_all_pools(apr_pool_t *p, server_rec *main_server)
+apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server)
 {
-    apr_array_header_t *all = apr_array_make(p, 8, sizeof(si_pool_conf *));
+    apr_array_header_t *all = apr_array_make(p, 8, sizeof(si_pool_spec *));
     for (server_rec *s = main_server; s; s = s->next) {
         si_server_conf *conf = si_server_config(s);
-        for (int i = 0; i < conf->pools->nelts; i++) {
-            si_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, si_pool_conf *);
-            if (pool->server == s && (pool->mounts->nelts > 0 || pool->serves_files))
-                APR_ARRAY_PUSH(all, si_pool_conf *) = pool;
+        for (int i = 0; i < conf->pool_specs->nelts; i++) {
+            si_pool_spec *spec = APR_ARRAY_IDX(conf->pool_specs, i, si_pool_spec *);
+            if (spec->server == s && (spec->mounts->nelts > 0 || spec->serves_files))
+                APR_ARRAY_PUSH(all, si_pool_spec *) = spec;
         }
     }
     return all;

@@ -24,7 +24,7 @@ typedef enum {
 
 struct si_pool;
 
-typedef struct si_pool_conf {
+typedef struct si_pool_spec {
     const char *name;
     server_rec *server;              /* the server_rec whose block declared it */
     const char *defined_at;          /* "file:line" for messages */
@@ -46,10 +46,10 @@ typedef struct si_pool_conf {
     apr_array_header_t *mounts;      /* si_mount_conf * loaded by this pool, imports first */
     int ordinal;                     /* its place among the pools a child runs (and its row of
                                       * server-wide counters, si_stats.c), in
-                                      * si_config_all_pools() order; -1: runs nowhere */
+                                      * si_config_pool_specs() order; -1: runs nowhere */
     const char *probe_failure;       /* its imports killed the start-up probe (si_probe.c):
                                       * not loaded in children; NULL if fine or not probed */
-} si_pool_conf;
+} si_pool_spec;
 
 typedef struct si_mount_conf {
     si_script_kind kind;
@@ -59,8 +59,8 @@ typedef struct si_mount_conf {
     const char *script;              /* absolute path */
     const char *callable;            /* NULL for hooks and imports: the module is the result */
     const char *pool_name;           /* NULL: implicit pool */
-    si_pool_conf *pool;              /* resolved in post_config */
-    int index;                       /* position in pool->mounts */
+    si_pool_spec *pool_spec;         /* resolved in post_config */
+    int index;                       /* position in pool_spec->mounts */
     const char *module_name;         /* sys.modules name of the script, unique per process */
     server_rec *server;
     const char *defined_at;
@@ -71,11 +71,11 @@ typedef struct {
     const char *name;
     server_rec *server;
     const char *defined_at;
-    si_pool_conf *pool;
+    si_pool_spec *spec;
 } si_pool_ref;
 
 typedef struct {
-    apr_array_header_t *pools;       /* si_pool_conf *, declared here (not inherited) */
+    apr_array_header_t *pool_specs;  /* si_pool_spec *, declared here (not inherited) */
     apr_array_header_t *mounts;      /* si_mount_conf *, own first, then inherited */
     apr_array_header_t *handlers;    /* si_mount_conf * (SI_SCRIPT_HANDLER), as mounts */
     apr_array_header_t *scripts;     /* si_mount_conf * of every other kind declared here */
@@ -118,7 +118,7 @@ si_server_conf *si_server_config(server_rec *s);
 apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server);
 
 /* Every pool of the configuration, in declaration order (after si_config_resolve). */
-apr_array_header_t *si_config_all_pools(apr_pool_t *p, server_rec *main_server);
+apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server);
 
 /* The SubinterpHandlerScript of s named handler, or NULL. */
 si_mount_conf *si_config_handler(server_rec *s, const char *handler);

@@ -13,7 +13,7 @@
 
 typedef struct {
     PyInterpreterState *interp;
-    si_pool_conf *conf;
+    si_pool_spec *spec;
 } si_interp_pool;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -21,7 +21,7 @@ static si_interp_pool *known;          /* malloc'd; every thread may register */
 static int known_count, known_capacity;
 static apr_array_header_t *global_paths;   /* set once, before any interpreter exists */
 
-void si_extpath_register(PyInterpreterState *interp, si_pool_conf *conf)
+void si_extpath_register(PyInterpreterState *interp, si_pool_spec *spec)
 {
     pthread_mutex_lock(&lock);
     if (known_count == known_capacity) {
@@ -33,7 +33,7 @@ void si_extpath_register(PyInterpreterState *interp, si_pool_conf *conf)
         }
     }
     if (known_count < known_capacity)
-        known[known_count++] = (si_interp_pool){.interp = interp, .conf = conf};
+        known[known_count++] = (si_interp_pool){.interp = interp, .spec = spec};
     pthread_mutex_unlock(&lock);
 }
 
@@ -57,15 +57,15 @@ void si_extpath_reset(void)
     pthread_mutex_unlock(&lock);
 }
 
-static si_pool_conf *pool_of(PyInterpreterState *interp)
+static si_pool_spec *pool_of(PyInterpreterState *interp)
 {
-    si_pool_conf *conf = NULL;
+    si_pool_spec *spec = NULL;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < known_count && !conf; i++)
+    for (int i = 0; i < known_count && !spec; i++)
         if (known[i].interp == interp)
-            conf = known[i].conf;
+            spec = known[i].spec;
     pthread_mutex_unlock(&lock);
-    return conf;
+    return spec;
 }
 
 static int append_path(PyObject *list, const char *path)
@@ -83,16 +83,16 @@ PyObject *si_extpath_paths(PyObject *module, PyObject *unused)
     PyInterpreterState *origin = si_tstate_published_interp();
     if (!origin || origin == PyInterpreterState_Get())
         Py_RETURN_NONE;
-    si_pool_conf *conf = pool_of(origin);
-    if (!conf)
+    si_pool_spec *spec = pool_of(origin);
+    if (!spec)
         Py_RETURN_NONE;
     PyObject *paths = PyList_New(0);
-    for (int i = 0; paths && i < conf->python_path->nelts; i++)
-        if (append_path(paths, APR_ARRAY_IDX(conf->python_path, i, const char *)) < 0)
+    for (int i = 0; paths && i < spec->python_path->nelts; i++)
+        if (append_path(paths, APR_ARRAY_IDX(spec->python_path, i, const char *)) < 0)
             Py_CLEAR(paths);
-    if (paths && conf->virtualenv) {
+    if (paths && spec->virtualenv) {
         char site[4096];
-        apr_snprintf(site, sizeof(site), "%s/lib/python%d.%d/site-packages", conf->virtualenv,
+        apr_snprintf(site, sizeof(site), "%s/lib/python%d.%d/site-packages", spec->virtualenv,
                      PY_MAJOR_VERSION, PY_MINOR_VERSION);
         if (append_path(paths, site) < 0)
             Py_CLEAR(paths);

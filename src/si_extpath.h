@@ -14,7 +14,7 @@
 #include "si_config.h"
 
 /* An interpreter of conf's pool exists (or no longer does).  Any thread. */
-void si_extpath_register(PyInterpreterState *interp, si_pool_conf *conf);
+void si_extpath_register(PyInterpreterState *interp, si_pool_spec *spec);
 void si_extpath_unregister(PyInterpreterState *interp);
 
 /* Forgets every interpreter (child exit, once they are ended or abandoned). */

@@ -48,11 +48,11 @@ void si_maint_wake(void)
 
 void si_maint_track(si_request *req)
 {
-    if (!maint || req->mount->pool->request_timeout <= 0)
+    if (!maint || req->mount->pool_spec->request_timeout <= 0)
         return;
     si_deadline *d = &req->deadline;
     apr_thread_mutex_lock(maint->lock);
-    *d = (si_deadline){.at = apr_time_now() + req->mount->pool->request_timeout,
+    *d = (si_deadline){.at = apr_time_now() + req->mount->pool_spec->request_timeout,
                        .serial = ++maint->serial, .tracked = 1, .req = req,
                        .next = maint->tracked};
     if (maint->tracked)
@@ -128,8 +128,8 @@ static void *deliver(void *data)
                          "interpreter %d: %s %s exceeded request-timeout=%" APR_TIME_T_FMT
                          ".%03d s; interrupting it (client %s)", inst->slot->pool->name,
                          inst->slot->index, req->r->method, req->r->uri,
-                         apr_time_sec(req->mount->pool->request_timeout),
-                         (int)(apr_time_msec(req->mount->pool->request_timeout) % 1000),
+                         apr_time_sec(req->mount->pool_spec->request_timeout),
+                         (int)(apr_time_msec(req->mount->pool_spec->request_timeout) % 1000),
                          req->r->useragent_ip);
             break;
         }
@@ -198,7 +198,7 @@ static void *APR_THREAD_FUNC deadline_main(apr_thread_t *thread, void *data)
 
 /* Builds a new instance for slot (the caller holds nothing; we borrow the main interpreter's GIL
  * only while CPython creates the interpreter). */
-static si_instance *build(si_interp *slot)
+static si_instance *build(si_slot *slot)
 {
     si_tstate_restore(maint->main_state);
     si_instance *fresh = si_instance_create(slot, maint->main_state, maint->server,
@@ -209,9 +209,9 @@ static si_instance *build(si_interp *slot)
 
 static void recycle(si_pool *pool)
 {
-    int max_requests = pool->conf->max_requests;
-    for (int i = 0; max_requests && i < pool->count; i++) {
-        si_interp *slot = &pool->interps[i];
+    int max_requests = pool->spec->max_requests;
+    for (int i = 0; max_requests && i < pool->slot_count; i++) {
+        si_slot *slot = &pool->slots[i];
         if (!slot->current || slot->served_current < (apr_uint64_t)max_requests)
             continue;
         apr_time_t started = apr_time_now();
@@ -219,8 +219,8 @@ static void recycle(si_pool *pool)
         if (!fresh)
             continue;   /* logged (SI0202); the old one keeps serving */
         si_pool_swap(slot, fresh);
-        si_stats_add(pool->conf, SI_STAT_RECYCLES);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->conf->server, "SI0210: pool %s "
+        si_stats_add(pool->spec, SI_STAT_RECYCLES);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->spec->server, "SI0210: pool %s "
                      "interpreter %d: recycled after %d requests (generation %" APR_UINT64_T_FMT
                      ", built in %" APR_TIME_T_FMT " ms)", pool->name, slot->index, max_requests,
                      fresh->generation, apr_time_as_msec(apr_time_now() - started));
@@ -229,34 +229,34 @@ static void recycle(si_pool *pool)
 
 static void reload(si_pool *pool)
 {
-    if (!pool->conf->reloading || pool->conf->gil == SI_GIL_MAIN)
+    if (!pool->spec->reloading || pool->spec->gil == SI_GIL_MAIN)
         return;
     apr_time_t mtime = si_pool_scripts_mtime(pool);
     if (mtime <= pool->scripts_mtime)
         return;
     pool->scripts_mtime = mtime;
     apr_time_t started = apr_time_now();
-    si_instance **fresh = calloc(pool->count, sizeof(*fresh));
+    si_instance **fresh = calloc(pool->slot_count, sizeof(*fresh));
     int ok = fresh != NULL;
-    for (int i = 0; ok && i < pool->count; i++) {
-        fresh[i] = build(&pool->interps[i]);
+    for (int i = 0; ok && i < pool->slot_count; i++) {
+        fresh[i] = build(&pool->slots[i]);
         ok = fresh[i] && fresh[i]->apps_failed == 0;
     }
-    for (int i = 0; fresh && i < pool->count; i++) {
+    for (int i = 0; fresh && i < pool->slot_count; i++) {
         if (ok)
-            si_pool_swap(&pool->interps[i], fresh[i]);
+            si_pool_swap(&pool->slots[i], fresh[i]);
         else if (fresh[i])
             /* never served: nothing of it is bound anywhere */
             si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));
     }
     if (ok) {
-        si_stats_add(pool->conf, SI_STAT_RELOADS);
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, pool->conf->server, "SI0211: pool %s: a "
+        si_stats_add(pool->spec, SI_STAT_RELOADS);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, pool->spec->server, "SI0211: pool %s: a "
                      "script changed; %d interpreter(s) reloaded in %" APR_TIME_T_FMT " ms",
-                     pool->name, pool->count, apr_time_as_msec(apr_time_now() - started));
+                     pool->name, pool->slot_count, apr_time_as_msec(apr_time_now() - started));
     }
     else
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, pool->conf->server, "SI0310: pool %s: reloading "
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, pool->spec->server, "SI0310: pool %s: reloading "
                      "after a script change failed (a new interpreter could not be made, or a "
                      "script did not load: SI0202, SI0301); the previous interpreters keep "
                      "serving", pool->name);

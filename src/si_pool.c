@@ -6,27 +6,27 @@
 
 #include <malloc.h>
 
-apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
+apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cache_index,
                           si_pool **out)
 {
     si_pool *pool = apr_pcalloc(p, sizeof(*pool));
     apr_status_t rv;
-    pool->conf = conf;
-    pool->name = conf->name;
+    pool->spec = spec;
+    pool->name = spec->name;
     pool->p = p;
-    pool->count = conf->interpreters;
-    pool->interps = apr_pcalloc(p, pool->count * sizeof(si_interp));
+    pool->slot_count = spec->interpreters;
+    pool->slots = apr_pcalloc(p, pool->slot_count * sizeof(si_slot));
     if ((rv = apr_thread_mutex_create(&pool->lock, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&pool->freed, p)) != APR_SUCCESS)
         return rv;
     /* Not from p: app threads of an interpreter left running at exit may still use it
      * (si_store_destroy decides when it can go). */
-    if (!(pool->store = si_store_create(conf->cache_size)))
+    if (!(pool->store = si_store_create(spec->cache_size)))
         return APR_ENOMEM;
-    for (int i = 0; i < pool->count; i++) {
-        pool->interps[i].pool = pool;
-        pool->interps[i].index = i;
-        pool->interps[i].cache_index = (*next_cache_index)++;
+    for (int i = 0; i < pool->slot_count; i++) {
+        pool->slots[i].pool = pool;
+        pool->slots[i].index = i;
+        pool->slots[i].cache_index = (*next_cache_index)++;
     }
     *out = pool;
     return APR_SUCCESS;
@@ -38,8 +38,8 @@ apr_time_t si_pool_scripts_mtime(si_pool *pool)
     apr_finfo_t finfo;
     apr_pool_t *tmp;
     apr_pool_create(&tmp, NULL);
-    for (int i = 0; i < pool->conf->mounts->nelts; i++) {
-        si_mount_conf *mount = APR_ARRAY_IDX(pool->conf->mounts, i, si_mount_conf *);
+    for (int i = 0; i < pool->spec->mounts->nelts; i++) {
+        si_mount_conf *mount = APR_ARRAY_IDX(pool->spec->mounts, i, si_mount_conf *);
         if (apr_stat(&finfo, mount->script, APR_FINFO_MTIME, tmp) == APR_SUCCESS
             && finfo.mtime > newest)
             newest = finfo.mtime;
@@ -48,10 +48,10 @@ apr_time_t si_pool_scripts_mtime(si_pool *pool)
     return newest;
 }
 
-static PyStatus new_interpreter(si_pool_conf *conf, PyThreadState **state)
+static PyStatus new_interpreter(si_pool_spec *spec, PyThreadState **state)
 {
     PyInterpreterConfig config = {0};
-    if (conf->gil == SI_GIL_OWN) {
+    if (spec->gil == SI_GIL_OWN) {
         /* Public fields only; OWN_GIL requires its own obmalloc, which requires the
          * multi-interpreter extension check.  No fork/exec in a threaded server's child. */
         config.use_main_obmalloc = 0;
@@ -61,7 +61,7 @@ static PyStatus new_interpreter(si_pool_conf *conf, PyThreadState **state)
         /* Sentry, OpenTelemetry and logging's QueueListener start daemon threads at import.
          * Ending an interpreter that still runs one is handled (si_instance_end: atexit, then
          * parked), so they are allowed unless daemon-threads=off. */
-        config.allow_daemon_threads = conf->daemon_threads;
+        config.allow_daemon_threads = spec->daemon_threads;
         config.check_multi_interp_extensions = 1;
         config.gil = PyInterpreterConfig_OWN_GIL;
     }
@@ -95,11 +95,11 @@ const char *si_instance_failure(si_instance *inst, si_mount_conf *mount)
  * SubinterpImportScripts, which exist to run at start-up. */
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
 {
-    si_pool_conf *conf = inst->slot->pool->conf;
+    si_pool_spec *spec = inst->slot->pool->spec;
     si_app_trace_begin();
-    for (int i = 0; i < conf->mounts->nelts; i++) {
-        si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *);
-        if (conf->lazy && mount->kind != SI_SCRIPT_IMPORT)
+    for (int i = 0; i < spec->mounts->nelts; i++) {
+        si_mount_conf *mount = APR_ARRAY_IDX(spec->mounts, i, si_mount_conf *);
+        if (spec->lazy && mount->kind != SI_SCRIPT_IMPORT)
             continue;
         si_app_trace_script(mount);
         inst->apps[i] = si_app_load(mount);
@@ -108,7 +108,7 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
             if (mount->kind != SI_SCRIPT_IMPORT)
                 inst->apps_failed++;
             si_instance_remember_failure(inst, i, si_app_log_load_failure(
-                ptemp, conf->server, NULL, mount, inst->slot->index));
+                ptemp, spec->server, NULL, mount, inst->slot->index));
         }
     }
 }
@@ -117,10 +117,10 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
  * then serves nothing (every mount answers 500), and the log says which step. */
 static void set_up_failed(si_instance *inst, const char *step, apr_status_t rv)
 {
-    si_pool_conf *conf = inst->slot->pool->conf;
-    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, conf->server, "SI0203: pool %s interpreter %d: "
-                 "set-up failed: %s", conf->name, inst->slot->index, step);
-    inst->apps_failed = conf->mounts->nelts + 1;
+    si_pool_spec *spec = inst->slot->pool->spec;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, rv, spec->server, "SI0203: pool %s interpreter %d: "
+                 "set-up failed: %s", spec->name, inst->slot->index, step);
+    inst->apps_failed = spec->mounts->nelts + 1;
 }
 
 /* Runs in the instance's interpreter, attached: module, environ constants, sys.path, and the
@@ -128,38 +128,38 @@ static void set_up_failed(si_instance *inst, const char *step, apr_status_t rv)
 static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_path,
                    apr_pool_t *ptemp, int defer)
 {
-    si_interp *slot = inst->slot;
-    si_pool_conf *conf = slot->pool->conf;
+    si_slot *slot = inst->slot;
+    si_pool_spec *spec = slot->pool->spec;
     inst->module = si_module_import(&inst->st);
     if (inst->module && !inst->st->store)
         inst->st->store = slot->pool->store;   /* gil=main pools: the first one's */
-    if (!inst->module || !(inst->pool_name = PyUnicode_FromString(conf->name))
-        || si_app_prepare_interpreter(inst->module, inst->st, conf) < 0
-        || si_app_prepare_path(ptemp, global_path, conf) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "
-                     "set-up failed: %s", conf->name, slot->index, si_exception_text(ptemp));
-        inst->apps_failed = conf->mounts->nelts;
+    if (!inst->module || !(inst->pool_name = PyUnicode_FromString(spec->name))
+        || si_app_prepare_interpreter(inst->module, inst->st, spec) < 0
+        || si_app_prepare_path(ptemp, global_path, spec) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0203: pool %s interpreter %d: "
+                     "set-up failed: %s", spec->name, slot->index, si_exception_text(ptemp));
+        inst->apps_failed = spec->mounts->nelts;
         return;
     }
     /* One more than needed, so that a pool serving only files still gets an array. */
-    inst->apps = calloc(conf->mounts->nelts + 1, sizeof(PyObject *));
-    inst->app_state = calloc(conf->mounts->nelts + 1, 1);
-    inst->retry_at = calloc(conf->mounts->nelts + 1, sizeof(apr_time_t));
-    inst->failures = calloc(conf->mounts->nelts + 1, sizeof(int));
-    inst->why = calloc(conf->mounts->nelts + 1, sizeof(char *));
+    inst->apps = calloc(spec->mounts->nelts + 1, sizeof(PyObject *));
+    inst->app_state = calloc(spec->mounts->nelts + 1, 1);
+    inst->retry_at = calloc(spec->mounts->nelts + 1, sizeof(apr_time_t));
+    inst->failures = calloc(spec->mounts->nelts + 1, sizeof(int));
+    inst->why = calloc(spec->mounts->nelts + 1, sizeof(char *));
     if (!inst->apps || !inst->app_state || !inst->retry_at || !inst->failures || !inst->why) {
         set_up_failed(inst, "out of memory for its app table", APR_ENOMEM);
         return;
     }
-    if (conf->serves_files && !(inst->file_loader = si_app_file_loader())) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0203: pool %s interpreter %d: "
-                     "set-up failed: %s", conf->name, slot->index, si_exception_text(ptemp));
-        inst->apps_failed = conf->mounts->nelts + 1;
+    if (spec->serves_files && !(inst->file_loader = si_app_file_loader())) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0203: pool %s interpreter %d: "
+                     "set-up failed: %s", spec->name, slot->index, si_exception_text(ptemp));
+        inst->apps_failed = spec->mounts->nelts + 1;
         return;
     }
     apr_status_t rv;
     /* preload=off: apps are imported by the first request that needs each */
-    if (conf->lazy && (rv = apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT,
+    if (spec->lazy && (rv = apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT,
                                                     slot->pool->p)) != APR_SUCCESS) {
         inst->load_lock = NULL;
         set_up_failed(inst, "no mutex for preload=off imports", rv);
@@ -184,11 +184,11 @@ void si_instance_load_apps(si_instance *inst, server_rec *s)
     PyThreadState_DeleteCurrent();
 }
 
-static si_instance *create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec *s,
                            apr_array_header_t *global_path, int defer)
 {
     si_pool *pool = slot->pool;
-    si_pool_conf *conf = pool->conf;
+    si_pool_spec *spec = pool->spec;
     apr_pool_t *ptemp;
     apr_pool_create(&ptemp, NULL);
     /* Instances are never freed (a few hundred bytes each): a thread's cache may still point
@@ -199,7 +199,7 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     inst->slot = slot;
     inst->generation = slot->recycles + (slot->current != NULL);
 
-    if (conf->gil == SI_GIL_MAIN) {
+    if (spec->gil == SI_GIL_MAIN) {
         apr_status_t rv = si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
         if (rv != APR_SUCCESS)
             set_up_failed(inst, "no mutex for its thread-state registry", rv);
@@ -209,30 +209,30 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
         return inst;
     }
     PyThreadState *state = NULL;
-    PyStatus status = new_interpreter(conf, &state);
+    PyStatus status = new_interpreter(spec, &state);
     if (PyStatus_Exception(status) || !state) {
         if (PyThreadState_GetUnchecked() != main_state) {
             if (PyThreadState_GetUnchecked())
                 PyEval_SaveThread();
             si_tstate_restore(main_state);
         }
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, conf->server, "SI0202: pool %s: creating "
-                     "interpreter %d (gil=%s) failed: %s", conf->name, slot->index,
-                     si_gil_name(conf->gil), status.err_msg ? status.err_msg : "unknown error");
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0202: pool %s: creating "
+                     "interpreter %d (gil=%s) failed: %s", spec->name, slot->index,
+                     si_gil_name(spec->gil), status.err_msg ? status.err_msg : "unknown error");
         apr_pool_destroy(ptemp);
         return NULL;
     }
     si_tstate_note_attached(state);
     apr_status_t rv = si_tstate_registry_init(&inst->registry,
                                               PyThreadState_GetInterpreter(state));
-    si_extpath_register(inst->registry.interp, conf);
+    si_extpath_register(inst->registry.interp, spec);
     /* Unregistered, the interpreter's first state would never be deleted, and ending the
      * interpreter later would find a state no one owns. */
     if (rv != APR_SUCCESS || si_tstate_register(&inst->registry, state) < 0)
         set_up_failed(inst, "no memory or mutex for its thread-state registry",
                       rv != APR_SUCCESS ? rv : APR_ENOMEM);
     else
-        set_up(inst, s, global_path, ptemp, defer && conf->gil == SI_GIL_OWN);
+        set_up(inst, s, global_path, ptemp, defer && spec->gil == SI_GIL_OWN);
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
     PyEval_SaveThread();
     si_tstate_restore(main_state);
@@ -240,13 +240,13 @@ static si_instance *create(si_interp *slot, PyThreadState *main_state, server_re
     return inst;
 }
 
-si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+si_instance *si_instance_create(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                 apr_array_header_t *global_path)
 {
     return create(slot, main_state, s, global_path, 0);
 }
 
-si_instance *si_instance_create_deferred(si_interp *slot, PyThreadState *main_state,
+si_instance *si_instance_create_deferred(si_slot *slot, PyThreadState *main_state,
                                          server_rec *s, apr_array_header_t *global_path)
 {
     return create(slot, main_state, s, global_path, 1);
@@ -255,7 +255,7 @@ si_instance *si_instance_create_deferred(si_interp *slot, PyThreadState *main_st
 static void release_objects(si_instance *inst)
 {
     if (inst->apps) {
-        for (int i = 0; i < inst->slot->pool->conf->mounts->nelts; i++)
+        for (int i = 0; i < inst->slot->pool->spec->mounts->nelts; i++)
             Py_CLEAR(inst->apps[i]);
         free(inst->apps);
         inst->apps = NULL;
@@ -266,7 +266,7 @@ static void release_objects(si_instance *inst)
     inst->retry_at = NULL;
     free(inst->failures);
     inst->failures = NULL;
-    for (int i = 0; inst->why && i < inst->slot->pool->conf->mounts->nelts; i++)
+    for (int i = 0; inst->why && i < inst->slot->pool->spec->mounts->nelts; i++)
         free(inst->why[i]);
     free(inst->why);
     inst->why = NULL;
@@ -322,7 +322,7 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
 {
     if (inst->ended)
         return SI_ENDED;
-    si_pool_conf *conf = inst->slot->pool->conf;
+    si_pool_spec *spec = inst->slot->pool->spec;
     /* PyThreadState_Clear needs a state of the interpreter attached (gh-112723), and
      * Py_EndInterpreter aborts ("not the last thread") unless every other state is gone. */
     PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
@@ -333,7 +333,7 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
         drop_state();
         return SI_NOT_YET;
     }
-    if (conf->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
+    if (spec->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
         if (inst->st)
             inst->st->ending = 1;   /* app threads waiting on a shared queue leave */
         run_exit_funcs(inst);
@@ -343,17 +343,17 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
             if (!inst->parked_since)
                 inst->parked_since = now;
             if (all)
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, conf->server, "SI0214: pool %s "
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0214: pool %s "
                              "interpreter %d: %d application thread(s) still ran when the "
                              "child's grace for them ended; that interpreter is left as it is "
                              "and Python is not finalized in this child (pid %" APR_PID_T_FMT
-                             ")", conf->name, inst->slot->index, left, getpid());
+                             ")", spec->name, inst->slot->index, left, getpid());
             else if (!inst->park_logged && now - inst->parked_since >= SI_PARK_NOTICE) {
                 inst->park_logged = 1;
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, conf->server, "SI0213: pool %s "
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0213: pool %s "
                              "interpreter %d: generation %" APR_UINT64_T_FMT " was replaced "
                              "but %d application thread(s) still run in it; it stays parked "
-                             "(not ended, its memory kept) until they end", conf->name,
+                             "(not ended, its memory kept) until they end", spec->name,
                              inst->slot->index, inst->generation, left);
             }
             drop_state();
@@ -362,7 +362,7 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
     }
     release_objects(inst);
     inst->ended = 1;
-    if (conf->gil == SI_GIL_MAIN) {
+    if (spec->gil == SI_GIL_MAIN) {
         drop_state();
         return SI_ENDED;
     }
@@ -400,7 +400,7 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
         apr_thread_mutex_unlock(pool->lock);
         int ended = si_instance_end(inst, 0, 0) == SI_ENDED;
         if (ended)
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pool->conf->server, "SI0212: pool %s "
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pool->spec->server, "SI0212: pool %s "
                          "interpreter %d: "
                          "generation %" APR_UINT64_T_FMT " ended", pool->name,
                          inst->slot->index, inst->generation);
@@ -418,7 +418,7 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
     apr_thread_mutex_unlock(pool->lock);
 }
 
-void si_pool_swap(si_interp *slot, si_instance *fresh)
+void si_pool_swap(si_slot *slot, si_instance *fresh)
 {
     si_pool *pool = slot->pool;
     apr_thread_mutex_lock(pool->lock);
@@ -434,16 +434,16 @@ void si_pool_swap(si_interp *slot, si_instance *fresh)
     apr_thread_mutex_unlock(pool->lock);
 }
 
-apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *held_inst,
-                             si_interp **out, si_instance **inst)
+apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *held_inst,
+                             si_slot **out, si_instance **inst)
 {
     apr_time_t deadline = 0;
-    int max_active = pool->conf->max_active;
+    int max_active = pool->spec->max_active;
     apr_thread_mutex_lock(pool->lock);
     for (;;) {
-        si_interp *best = NULL;
-        for (int k = 0; k < pool->count; k++) {
-            si_interp *slot = &pool->interps[(pool->next + k) % pool->count];
+        si_slot *best = NULL;
+        for (int k = 0; k < pool->slot_count; k++) {
+            si_slot *slot = &pool->slots[(pool->next + k) % pool->slot_count];
             if (slot->current && (!best || slot->active < best->active))
                 best = slot;
         }
@@ -468,7 +468,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *h
         }
         apr_time_t now = apr_time_now();
         if (!deadline)
-            deadline = now + pool->conf->queue_timeout;
+            deadline = now + pool->spec->queue_timeout;
         if (now >= deadline) {
             pool->rejected++;
             apr_thread_mutex_unlock(pool->lock);
@@ -482,7 +482,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *h
     return APR_SUCCESS;
 }
 
-int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started)
+int si_pool_release(si_pool *pool, si_slot *slot, si_instance *inst, apr_time_t started)
 {
     apr_thread_mutex_lock(pool->lock);
     slot->active--;
@@ -490,7 +490,7 @@ int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_
     slot->served++;
     int due = 0;
     if (inst == slot->current)
-        due = ++slot->served_current == (apr_uint64_t)pool->conf->max_requests;
+        due = ++slot->served_current == (apr_uint64_t)pool->spec->max_requests;
     slot->busy_usec += apr_time_now() - started;
     if (pool->waiting)
         apr_thread_cond_signal(pool->freed);

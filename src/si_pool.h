@@ -18,7 +18,7 @@
 #include "apr_thread_cond.h"
 
 struct si_pool;
-struct si_interp;
+struct si_slot;
 
 /* Where one mount's app stands in one instance (preload=off loads it at its first request). */
 typedef enum {
@@ -28,7 +28,7 @@ typedef enum {
 } si_app_state;
 
 typedef struct si_instance {
-    struct si_interp *slot;
+    struct si_slot *slot;
     apr_uint64_t generation;        /* 0 for the slot's first instance */
     si_tstate_registry registry;    /* the interpreter and its thread states */
     int active;                     /* requests pinned to it; pool->lock */
@@ -52,7 +52,7 @@ typedef struct si_instance {
     struct si_instance *next_retired;
 } si_instance;
 
-typedef struct si_interp {
+typedef struct si_slot {
     struct si_pool *pool;
     int index;                      /* in the pool */
     unsigned cache_index;           /* in every thread's state cache */
@@ -62,14 +62,14 @@ typedef struct si_interp {
     apr_uint64_t served_current;    /* by the current instance */
     apr_uint64_t recycles;
     apr_time_t busy_usec;           /* summed request time, for the average */
-} si_interp;
+} si_slot;
 
 typedef struct si_pool {
-    si_pool_conf *conf;
+    si_pool_spec *spec;
     const char *name;
     apr_pool_t *p;                  /* the child's, for instances */
-    int count;
-    si_interp *interps;
+    int slot_count;
+    si_slot *slots;
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *freed;       /* signalled when a request ends and someone may wait */
     int waiting;
@@ -81,18 +81,18 @@ typedef struct si_pool {
 } si_pool;
 
 /* Allocates the pool and its slots; slots take cache indexes from *next_cache_index. */
-apr_status_t si_pool_make(apr_pool_t *p, si_pool_conf *conf, unsigned *next_cache_index,
+apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cache_index,
                           si_pool **out);
 
 /* Creates (or, for gil=main, adopts the main interpreter as) a new instance for slot and imports
  * the pool's apps into it.  Called with main_state attached, on a thread that owns it; returns
  * with main_state attached.  NULL if no interpreter could be made (logged). */
-si_instance *si_instance_create(si_interp *slot, PyThreadState *main_state, server_rec *s,
+si_instance *si_instance_create(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                 apr_array_header_t *global_path);
 
 /* The same, leaving the apps of an own-GIL instance to si_instance_load_apps(), so that several
  * instances can import them in parallel (creation itself must stay serial). */
-si_instance *si_instance_create_deferred(si_interp *slot, PyThreadState *main_state,
+si_instance *si_instance_create_deferred(si_slot *slot, PyThreadState *main_state,
                                          server_rec *s, apr_array_header_t *global_path);
 
 /* Imports a deferred instance's apps on the calling thread, in a state of its own made and
@@ -126,11 +126,11 @@ void si_instance_remember_failure(si_instance *inst, int i, const char *why);
  * at max-active (APR_TIMEUP then; APR_ENOENT when no slot has an instance).  held_slot and
  * held_inst, when not NULL, are pinned by a request this thread is running, one Apache nested the
  * new request in: they are taken instead of waiting, since only this thread could free them. */
-apr_status_t si_pool_acquire(si_pool *pool, si_interp *held_slot, si_instance *held_inst,
-                             si_interp **slot, si_instance **inst);
+apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *held_inst,
+                             si_slot **slot, si_instance **inst);
 /* 1 when this request was the slot's max-requests-th: the caller wakes maintenance, which
  * builds the replacement while this instance keeps serving. */
-int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_t started);
+int si_pool_release(si_pool *pool, si_slot *slot, si_instance *inst, apr_time_t started);
 
 /* Ends the pool's retired instances that no request pins any more and whose thread states could
  * be reaped (the others are tried again next time).  Only the maintenance thread calls it: it
@@ -138,7 +138,7 @@ int si_pool_release(si_pool *pool, si_interp *slot, si_instance *inst, apr_time_
 void si_pool_end_retired(si_pool *pool, server_rec *s);
 
 /* Puts fresh into slot and retires the instance it replaces. */
-void si_pool_swap(si_interp *slot, si_instance *fresh);
+void si_pool_swap(si_slot *slot, si_instance *fresh);
 
 /* Newest modification time of the pool's mounted scripts (0 if none could be read). */
 apr_time_t si_pool_scripts_mtime(si_pool *pool);

@@ -33,7 +33,7 @@
 #define SI_PROBE_STACK "; Python stack: "   /* what follows is for SI0305 only */
 
 typedef struct {
-    si_pool_conf *conf;
+    si_pool_spec *spec;
     pid_t pid;
     int fd;                          /* read end of the report pipe; -1 once at EOF */
     char *report;
@@ -52,19 +52,19 @@ static void add_stat(apr_pool_t *p, const char **key, const char *path)
 }
 
 /* What decides a probe's outcome, as the name of its cache file (NULL: no runtime dir). */
-static const char *cache_file(apr_pool_t *p, si_pool_conf *conf, apr_array_header_t *global)
+static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_header_t *global)
 {
-    const char *key = apr_psprintf(p, "%s|%s|%s|%d|%s", Py_GetVersion(), conf->name,
-                                   si_gil_name(conf->gil), conf->server->is_virtual,
-                                   conf->virtualenv ? conf->virtualenv : "");
-    for (int i = 0; i < conf->mounts->nelts; i++)
-        add_stat(p, &key, APR_ARRAY_IDX(conf->mounts, i, si_mount_conf *)->script);
-    for (int i = 0; i < conf->python_path->nelts; i++)
-        add_stat(p, &key, APR_ARRAY_IDX(conf->python_path, i, const char *));
+    const char *key = apr_psprintf(p, "%s|%s|%s|%d|%s", Py_GetVersion(), spec->name,
+                                   si_gil_name(spec->gil), spec->server->is_virtual,
+                                   spec->virtualenv ? spec->virtualenv : "");
+    for (int i = 0; i < spec->mounts->nelts; i++)
+        add_stat(p, &key, APR_ARRAY_IDX(spec->mounts, i, si_mount_conf *)->script);
+    for (int i = 0; i < spec->python_path->nelts; i++)
+        add_stat(p, &key, APR_ARRAY_IDX(spec->python_path, i, const char *));
     for (int i = 0; global && i < global->nelts; i++)
         add_stat(p, &key, APR_ARRAY_IDX(global, i, const char *));
-    if (conf->virtualenv)
-        add_stat(p, &key, apr_psprintf(p, "%s/lib/python%d.%d/site-packages", conf->virtualenv,
+    if (spec->virtualenv)
+        add_stat(p, &key, apr_psprintf(p, "%s/lib/python%d.%d/site-packages", spec->virtualenv,
                                        PY_MAJOR_VERSION, PY_MINOR_VERSION));
     unsigned char digest[APR_MD5_DIGESTSIZE];
     apr_md5(digest, key, strlen(key));
@@ -135,7 +135,7 @@ static pid_t fork_as_apache_user(int *fd)
 }
 
 /* In the forked probe: never returns. */
-static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
+static void run_probe(server_rec *s, si_pool_spec *spec, int report_fd)
 {
     /* Our log lines would repeat what every child logs; the report is the probe's output. */
     apr_pool_t *p;
@@ -144,8 +144,8 @@ static void run_probe(server_rec *s, si_pool_conf *conf, int report_fd)
     if (apr_file_open(&devnull, "/dev/null", APR_FOPEN_WRITE, 0, p) == APR_SUCCESS)
         for (server_rec *vs = s; vs; vs = vs->next)
             vs->error_log = devnull;
-    conf->lazy = 0;   /* preload=off apps are imported at a request: probe them too */
-    int rc = si_runtime_probe(p, s, conf, report_fd);
+    spec->lazy = 0;   /* preload=off apps are imported at a request: probe them too */
+    int rc = si_runtime_probe(p, s, spec, report_fd);
     _exit(rc == 0 ? 0 : 2);
 }
 
@@ -191,14 +191,14 @@ static const char *describe(apr_pool_t *p, si_probe *probe, int signal_number)
 
 static void failed(apr_pool_t *pconf, si_probe *probe, const char *failure, int from_cache)
 {
-    si_pool_conf *conf = probe->conf;
+    si_pool_spec *spec = probe->spec;
     const char *stack = strstr(failure, SI_PROBE_STACK);
-    conf->probe_failure = stack ? apr_pstrmemdup(pconf, failure, stack - failure)
+    spec->probe_failure = stack ? apr_pstrmemdup(pconf, failure, stack - failure)
                                 : apr_pstrdup(pconf, failure);
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, conf->server, "SI0305: pool %s (%s): %s%s. The pool "
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0305: pool %s (%s): %s%s. The pool "
                  "is not loaded in any child and its URLs answer 500; other pools serve as "
                  "usual. An extension that cannot run in own-GIL sub-interpreters may work with "
-                 "gil=shared or gil=main.", conf->name, conf->defined_at, failure,
+                 "gil=shared or gil=main.", spec->name, spec->defined_at, failure,
                  from_cache ? " (remembered from an earlier start: nothing it depends on changed)"
                             : "");
 }
@@ -245,12 +245,12 @@ static void collect(apr_pool_t *p, si_probe *probes, int count)
 }
 
 /* Each script no child could read, checked as the children's user; in the forked checker. */
-static void report_unreadable(apr_array_header_t *pools, int fd)
+static void report_unreadable(apr_array_header_t *specs, int fd)
 {
-    for (int i = 0; i < pools->nelts; i++) {
-        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
-        for (int k = 0; k < conf->mounts->nelts; k++) {
-            si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, k, si_mount_conf *);
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        for (int k = 0; k < spec->mounts->nelts; k++) {
+            si_mount_conf *mount = APR_ARRAY_IDX(spec->mounts, k, si_mount_conf *);
             if (access(mount->script, R_OK) != 0) {
                 char line[32];
                 int n = apr_snprintf(line, sizeof(line), "%d %d %d\n", i, k, errno);
@@ -263,11 +263,11 @@ static void report_unreadable(apr_array_header_t *pools, int fd)
 
 apr_status_t si_probe_scripts_readable(apr_pool_t *ptemp, server_rec *s)
 {
-    apr_array_header_t *pools = si_config_all_pools(ptemp, s);
+    apr_array_header_t *specs = si_config_pool_specs(ptemp, s);
     int fd;
-    pid_t pid = pools->nelts ? fork_as_apache_user(&fd) : -1;
+    pid_t pid = specs->nelts ? fork_as_apache_user(&fd) : -1;
     if (pid == 0) {
-        report_unreadable(pools, fd);
+        report_unreadable(specs, fd);
         _exit(0);
     }
     if (pid < 0)
@@ -284,12 +284,12 @@ apr_status_t si_probe_scripts_readable(apr_pool_t *ptemp, server_rec *s)
     char *line, *state;
     for (line = apr_strtok(report, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
         int i, k, err;
-        if (sscanf(line, "%d %d %d", &i, &k, &err) != 3 || i < 0 || i >= pools->nelts)
+        if (sscanf(line, "%d %d %d", &i, &k, &err) != 3 || i < 0 || i >= specs->nelts)
             continue;
-        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
-        if (k < 0 || k >= conf->mounts->nelts)
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        if (k < 0 || k >= spec->mounts->nelts)
             continue;
-        si_mount_conf *mount = APR_ARRAY_IDX(conf->mounts, k, si_mount_conf *);
+        si_mount_conf *mount = APR_ARRAY_IDX(spec->mounts, k, si_mount_conf *);
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, mount->server, "SI0116: %s (%s): the user "
                      "Apache's children run as (%s) cannot read %s: %s; grant it read "
                      "permission on the file and search permission on its directories",
@@ -306,17 +306,17 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     si_server_conf *main_conf = si_server_config(s);
     if (main_conf->probe == 0)
         return;
-    apr_array_header_t *pools = si_config_all_pools(ptemp, s);
-    si_probe *probes = apr_pcalloc(ptemp, (pools->nelts + 1) * sizeof(*probes));
+    apr_array_header_t *specs = si_config_pool_specs(ptemp, s);
+    si_probe *probes = apr_pcalloc(ptemp, (specs->nelts + 1) * sizeof(*probes));
     int count = 0;
-    for (int i = 0; i < pools->nelts; i++) {
-        si_pool_conf *conf = APR_ARRAY_IDX(pools, i, si_pool_conf *);
-        conf->probe_failure = NULL;
-        if (conf->mounts->nelts == 0)
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        spec->probe_failure = NULL;
+        if (spec->mounts->nelts == 0)
             continue;
         si_probe *probe = &probes[count];
-        probe->conf = conf;
-        probe->cache_file = cache_file(ptemp, conf, main_conf->python_path);
+        probe->spec = spec;
+        probe->cache_file = cache_file(ptemp, spec, main_conf->python_path);
         const char *known = cached(ptemp, probe->cache_file);
         if (known) {
             if (*known)
@@ -326,7 +326,7 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         int fd;
         pid_t pid = fork_as_apache_user(&fd);
         if (pid == 0)
-            run_probe(s, conf, fd);
+            run_probe(s, spec, fd);
         if (pid < 0)
             continue;
         probe->pid = pid;
@@ -342,9 +342,9 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             kill(probe->pid, SIGKILL);
             close(probe->fd);
             waitpid(probe->pid, &status, 0);
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, probe->conf->server, "SI0306: pool %s: "
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, probe->spec->server, "SI0306: pool %s: "
                          "its start-up imports did not finish within %d s in a probe process; "
-                         "children load it without the check", probe->conf->name,
+                         "children load it without the check", probe->spec->name,
                          SI_PROBE_TIMEOUT_MS / 1000);
             continue;
         }

@@ -92,15 +92,15 @@ static int app_failed(si_request *req, const char *what)
         PyErr_Clear();   /* ended already: only this thread is left to use r */
     PyErr_SetRaisedException(exc);
     const char *text = si_exception_text(r->pool);
-    si_stats_add(req->mount->pool, timed_out ? SI_STAT_TIMEOUTS : SI_STAT_EXCEPTIONS);
+    si_stats_add(req->mount->pool_spec, timed_out ? SI_STAT_TIMEOUTS : SI_STAT_EXCEPTIONS);
     if (timed_out)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0440: pool %s interpreter %d: %s %s ("
                       "%s, %s) interrupted after request-timeout; where it was:\n%s",
-                      req->interp->pool->name, req->interp->index, r->method, r->uri,
+                      req->slot->pool->name, req->slot->index, r->method, r->uri,
                       req->mount->label, req->mount->script, text);
     else
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0401: pool %s interpreter %d: %s %s (%s, "
-                      "%s) %s:\n%s", req->interp->pool->name, req->interp->index, r->method,
+                      "%s) %s:\n%s", req->slot->pool->name, req->slot->index, r->method,
                       r->uri, req->mount->label, req->mount->script, what, text);
     if (guarded)
         si_request_io_end(req);
@@ -118,7 +118,7 @@ static int no_app(si_request *req)
     if (PyErr_Occurred())
         return app_failed(req, "timed out while its script was imported");
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0302: pool %s interpreter %d: %s (%s) has "
-                  "no app: %s failed to load: %s", req->interp->pool->name, req->interp->index,
+                  "no app: %s failed to load: %s", req->slot->pool->name, req->slot->index,
                   req->r->uri, req->mount->label, req->mount->script,
                   si_instance_failure(req->instance, req->mount));
     return HTTP_INTERNAL_SERVER_ERROR;
@@ -206,36 +206,36 @@ static int body_too_large(request_rec *r)
 /* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out).  A request
  * Apache nests inside one this thread runs (ErrorDocument, internal redirect, SSI) may take the
  * outer request's interpreter beyond max-active: waiting would be waiting for ourselves. */
-static int acquire(request_rec *r, si_pool_conf *conf, si_pool **taken_from, si_interp **interp,
+static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_slot **slot,
                    si_instance **instance)
 {
-    si_pool *pool = *taken_from = si_runtime_pool(conf);
-    si_interp *held_slot = NULL;
+    si_pool *pool = *taken_from = si_runtime_pool(spec);
+    si_slot *held_slot = NULL;
     si_instance *held_instance = NULL;
     for (si_request *outer = running_here; outer && !held_slot; outer = outer->outer)
-        if (outer->interp->pool == pool) {
-            held_slot = outer->interp;
+        if (outer->slot->pool == pool) {
+            held_slot = outer->slot;
             held_instance = outer->instance;
         }
     if (!pool) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s for %s is not running: "
                       "Python failed to start in this child (see SI02xx above)",
-                      conf->name, r->uri);
+                      spec->name, r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    apr_status_t rv = si_pool_acquire(pool, held_slot, held_instance, interp, instance);
+    apr_status_t rv = si_pool_acquire(pool, held_slot, held_instance, slot, instance);
     if (rv == APR_TIMEUP) {
-        si_stats_add(conf, SI_STAT_REJECTED);
+        si_stats_add(spec, SI_STAT_REJECTED);
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
                       "max-active=%d requests for queue-timeout; answering 503 for %s",
-                      pool->name, pool->conf->max_active, r->uri);
+                      pool->name, pool->spec->max_active, r->uri);
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    if (rv != APR_SUCCESS && pool->conf->probe_failure) {
+    if (rv != APR_SUCCESS && pool->spec->probe_failure) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s is not loaded, so %s "
                       "answers 500: at start-up, %s (SI0305)", pool->name, r->uri,
-                      pool->conf->probe_failure);
+                      pool->spec->probe_failure);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (rv != APR_SUCCESS) {
@@ -246,7 +246,7 @@ static int acquire(request_rec *r, si_pool_conf *conf, si_pool **taken_from, si_
     return OK;
 }
 
-static void release(si_pool *pool, si_interp *slot, si_instance *instance, apr_time_t started)
+static void release(si_pool *pool, si_slot *slot, si_instance *instance, apr_time_t started)
 {
     if (si_pool_release(pool, slot, instance, started))
         si_maint_wake();   /* build the replacement now; this one serves until it is ready */
@@ -257,10 +257,10 @@ static void release(si_pool *pool, si_interp *slot, si_instance *instance, apr_t
 static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton,
                             int *result)
 {
-    if (!si_tstate_enter(req->interp->cache_index, &req->instance->registry)) {
+    if (!si_tstate_enter(req->slot->cache_index, &req->instance->registry)) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, req->r, "SI0503: pool %s interpreter %d: no "
-                      "thread state could be made for this thread", req->interp->pool->name,
-                      req->interp->index);
+                      "thread state could be made for this thread", req->slot->pool->name,
+                      req->slot->index);
         return -1;
     }
     req->st = req->instance->st;
@@ -299,7 +299,7 @@ static int handle(request_rec *r, si_mount_conf *mount);
 int si_request_handle(request_rec *r, si_mount_conf *mount)
 {
     int status = handle(r, mount);
-    si_stats_response(mount->pool, status == OK || status == AP_FILTER_ERROR ? r->status
+    si_stats_response(mount->pool_spec, status == OK || status == AP_FILTER_ERROR ? r->status
                                                                               : status);
     return status;
 }
@@ -309,14 +309,14 @@ static int handle(request_rec *r, si_mount_conf *mount)
     if (body_too_large(r))
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     si_pool *pool;
-    si_interp *interp;
+    si_slot *slot;
     si_instance *instance;
     apr_time_t started = apr_time_now();
-    int status = acquire(r, mount->pool, &pool, &interp, &instance);
+    int status = acquire(r, mount->pool_spec, &pool, &slot, &instance);
     if (status != OK)
         return status;
 
-    si_request req = {.r = r, .interp = interp, .instance = instance, .mount = mount,
+    si_request req = {.r = r, .slot = slot, .instance = instance, .mount = mount,
                       .content_length = -1};
     if (mount->kind == SI_SCRIPT_MOUNT) {
         req.script_name = mount->url;
@@ -330,7 +330,7 @@ static int handle(request_rec *r, si_mount_conf *mount)
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     if (with_interpreter(&req, run_app_body, NULL, &status) < 0)
         status = HTTP_INTERNAL_SERVER_ERROR;
-    release(pool, interp, instance, started);
+    release(pool, slot, instance, started);
     return status;
 }
 
@@ -352,7 +352,7 @@ int si_request_handle_file(request_rec *r)
                       "directory of %s; subinterp-script refuses to run it", r->filename);
         return HTTP_FORBIDDEN;
     }
-    if (!dir || !dir->handler_pool || !dir->handler_pool->pool) {
+    if (!dir || !dir->handler_pool || !dir->handler_pool->spec) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0311: %s is handled by subinterp-script "
                       "but no SubinterpHandlerPool is in effect there; answering 500",
                       r->filename);
@@ -364,7 +364,7 @@ int si_request_handle_file(request_rec *r)
     file->label = apr_pstrcat(r->pool, "script ", r->filename, NULL);
     file->script = r->filename;
     file->callable = dir->callable ? dir->callable : "application";
-    file->pool = dir->handler_pool->pool;
+    file->pool_spec = dir->handler_pool->spec;
     file->index = -1;
     file->server = r->server;
     return si_request_handle(r, file);
@@ -415,20 +415,20 @@ si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const
                                     si_hook_fn fn, void *baton)
 {
     si_pool *pool;
-    si_interp *interp;
+    si_slot *slot;
     si_instance *instance;
     apr_time_t started = apr_time_now();
-    int refused = acquire(r, script->pool, &pool, &interp, &instance);
+    int refused = acquire(r, script->pool_spec, &pool, &slot, &instance);
     if (refused != OK)
         return (si_hook_outcome){.http_status = refused};
-    si_request req = {.r = r, .interp = interp, .instance = instance, .mount = script,
+    si_request req = {.r = r, .slot = slot, .instance = instance, .mount = script,
                       .script_name = "", .path_info = r->uri, .script_filename = script->script,
                       .content_length = -1};
     hook_call call = {.function = function, .fn = fn, .baton = baton};
     int result;
     if (with_interpreter(&req, run_hook_body, &call, &result) < 0)
         result = -1;
-    release(pool, interp, instance, started);
+    release(pool, slot, instance, started);
     if (result < 0)
         return (si_hook_outcome){.http_status = HTTP_INTERNAL_SERVER_ERROR};
     return (si_hook_outcome){.ran = 1, .result = result};

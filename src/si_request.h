@@ -18,12 +18,12 @@
 #include "si_tstate.h"
 #include "si_maint.h"
 
-struct si_interp;
+struct si_slot;
 struct si_instance;
 
 typedef struct si_request {
     request_rec *r;
-    struct si_interp *interp;
+    struct si_slot *slot;
     struct si_instance *instance;  /* pinned for the whole request */
     si_mount_conf *mount;          /* what the request runs: a mount, a handler, a file, hooks */
     const char *script_name;       /* SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME as Apache */

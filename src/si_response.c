@@ -340,7 +340,7 @@ static int write_locked(si_request *req, const char *data, Py_ssize_t len, int f
         if (!req->overflowed)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0402: pool %s: %s (%s) sent more "
                           "than its Content-Length of %" APR_OFF_T_FMT "; the rest is dropped",
-                          req->mount->pool->name, req->r->uri, req->mount->script,
+                          req->mount->pool_spec->name, req->r->uri, req->mount->script,
                           req->content_length);
         req->overflowed = 1;
         len = (Py_ssize_t)(req->content_length - req->body_sent);
@@ -538,7 +538,7 @@ void si_response_finish(si_request *req)
         /* Fewer bytes than announced: the client would wait for the rest until it times out. */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0403: pool %s: %s (%s) sent %"
                       APR_OFF_T_FMT " of the %" APR_OFF_T_FMT " bytes its Content-Length "
-                      "announced; the connection is closed", req->mount->pool->name,
+                      "announced; the connection is closed", req->mount->pool_spec->name,
                       req->r->uri, req->mount->script, req->body_sent, req->content_length);
         abort_response(req);
     }

@@ -24,11 +24,11 @@ typedef struct {
 
 static si_runtime *runtime;   /* this child's; C data only */
 
-si_pool *si_runtime_pool(const si_pool_conf *conf)
+si_pool *si_runtime_pool(const si_pool_spec *spec)
 {
-    if (!runtime || conf->ordinal < 0 || conf->ordinal >= runtime->pools->nelts)
+    if (!runtime || spec->ordinal < 0 || spec->ordinal >= runtime->pools->nelts)
         return NULL;
-    return APR_ARRAY_IDX(runtime->pools, conf->ordinal, si_pool *);
+    return APR_ARRAY_IDX(runtime->pools, spec->ordinal, si_pool *);
 }
 
 apr_array_header_t *si_runtime_pools(void)
@@ -138,14 +138,14 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
 {
     si_warmup w = {.server = s};
     for (int i = 0; i < pools->nelts; i++)
-        w.count += APR_ARRAY_IDX(pools, i, si_pool *)->count;
+        w.count += APR_ARRAY_IDX(pools, i, si_pool *)->slot_count;
     w.instances = apr_pcalloc(p, w.count * sizeof(*w.instances));
     w.count = 0;
     for (int i = 0; i < pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
-        for (int k = 0; k < pool->count; k++)
-            if (pool->interps[k].current && pool->conf->gil == SI_GIL_OWN)
-                w.instances[w.count++] = pool->interps[k].current;
+        for (int k = 0; k < pool->slot_count; k++)
+            if (pool->slots[k].current && pool->spec->gil == SI_GIL_OWN)
+                w.instances[w.count++] = pool->slots[k].current;
     }
     int cpus = si_online_cpus();
     int threads = w.count < cpus ? w.count : cpus;
@@ -210,7 +210,7 @@ static int end_at_exit(si_instance *inst, apr_time_t grace_until)
     int busy = inst->active;
     apr_thread_mutex_unlock(pool->lock);
     if (busy > 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->conf->server, "SI0214: pool %s "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->spec->server, "SI0214: pool %s "
                      "interpreter %d: %d request(s) still ran in it at child exit; that "
                      "interpreter is left as it is and Python is not finalized in this child",
                      pool->name, inst->slot->index, busy);
@@ -219,7 +219,7 @@ static int end_at_exit(si_instance *inst, apr_time_t grace_until)
     if (inst->pins > 0) {
         /* A timeout delivery still waits for its GIL (a C call holding it): attaching here
          * would wait as long (SI0442 said so). */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, inst->slot->pool->conf->server, "SI0214: "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, inst->slot->pool->spec->server, "SI0214: "
                      "pool %s interpreter %d: a thread still waits for its GIL; that "
                      "interpreter is left as it is and Python is not finalized in this child",
                      inst->slot->pool->name, inst->slot->index);
@@ -231,10 +231,10 @@ static int end_at_exit(si_instance *inst, apr_time_t grace_until)
 static int end_pool(si_pool *pool, apr_time_t grace_until)
 {
     int abandoned = 0;
-    for (int k = 0; k < pool->count; k++) {
-        if (pool->interps[k].current)
-            abandoned += end_at_exit(pool->interps[k].current, grace_until);
-        pool->interps[k].current = NULL;
+    for (int k = 0; k < pool->slot_count; k++) {
+        if (pool->slots[k].current)
+            abandoned += end_at_exit(pool->slots[k].current, grace_until);
+        pool->slots[k].current = NULL;
     }
     for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
         abandoned += end_at_exit(inst, grace_until);
@@ -255,14 +255,14 @@ static apr_status_t stop_runtime(void *data)
     /* Sub-interpreters first: Py_FinalizeEx must find only the main one left. */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        if (pool->conf->gil != SI_GIL_MAIN) {
-            ended += pool->count;
+        if (pool->spec->gil != SI_GIL_MAIN) {
+            ended += pool->slot_count;
             abandoned += end_pool(pool, grace_until);
         }
     }
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        if (pool->conf->gil == SI_GIL_MAIN)
+        if (pool->spec->gil == SI_GIL_MAIN)
             abandoned += end_pool(pool, grace_until);
     }
     runtime = NULL;
@@ -316,14 +316,14 @@ static PyThreadState *start_python(server_rec *s, si_server_conf *conf)
     return main_state;
 }
 
-int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int report_fd)
+int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_spec *spec, int report_fd)
 {
     si_server_conf *server_conf = si_server_config(s);
     si_pool *pool;
     unsigned slots = 0;
     PyThreadState *main_state;
-    conf->interpreters = 1;   /* what one interpreter survives, every one does */
-    if (si_pool_make(p, conf, &slots, &pool) != APR_SUCCESS
+    spec->interpreters = 1;   /* what one interpreter survives, every one does */
+    if (si_pool_make(p, spec, &slots, &pool) != APR_SUCCESS
         || si_tstate_init(p, slots) != APR_SUCCESS || !(main_state = start_python(s, server_conf)))
         return -1;
     /* The Python stack of a crash goes to the report too, whichever interpreter it is in. */
@@ -333,7 +333,7 @@ int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int repor
     if (PyRun_SimpleString(code) != 0)
         PyErr_Clear();
     si_app_trace_imports(report_fd);
-    si_instance *inst = si_instance_create(&pool->interps[0], main_state, s,
+    si_instance *inst = si_instance_create(&pool->slots[0], main_state, s,
                                            server_conf->python_path);
     char line[64];
     int n = apr_snprintf(line, sizeof(line), "done %d\n", inst ? inst->apps_failed : -1);
@@ -343,22 +343,22 @@ int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_conf *conf, int repor
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     si_server_conf *conf = si_server_config(s);
-    apr_array_header_t *confs = si_config_all_pools(pchild, s);
-    if (confs->nelts == 0)
+    apr_array_header_t *specs = si_config_pool_specs(pchild, s);
+    if (specs->nelts == 0)
         return;   /* nothing mounted: no Python in this child */
 
     apr_time_t started = apr_time_now();
     si_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));
     rt->server = s;
-    rt->pools = apr_array_make(pchild, confs->nelts, sizeof(si_pool *));
+    rt->pools = apr_array_make(pchild, specs->nelts, sizeof(si_pool *));
     unsigned slots = 0;
-    for (int i = 0; i < confs->nelts; i++) {
-        si_pool_conf *pconf = APR_ARRAY_IDX(confs, i, si_pool_conf *);
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
         si_pool *pool;
-        apr_status_t rv = si_pool_make(pchild, pconf, &slots, &pool);
+        apr_status_t rv = si_pool_make(pchild, spec, &slots, &pool);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0204: pool %s: no memory or mutex",
-                         pconf->name);
+                         spec->name);
             return;
         }
         APR_ARRAY_PUSH(rt->pools, si_pool *) = pool;
@@ -369,8 +369,8 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     int ready = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        for (int k = 0; k < pool->count && !pool->conf->probe_failure; k++) {
-            si_interp *slot = &pool->interps[k];
+        for (int k = 0; k < pool->slot_count && !pool->spec->probe_failure; k++) {
+            si_slot *slot = &pool->slots[k];
             si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
                                                            conf->python_path));
         }
@@ -381,8 +381,8 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     int failed = 0;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        for (int k = 0; k < pool->count; k++) {
-            si_instance *inst = pool->interps[k].current;
+        for (int k = 0; k < pool->slot_count; k++) {
+            si_instance *inst = pool->slots[k].current;
             ready += inst && inst->apps_failed == 0;
             failed += !inst || inst->apps_failed > 0;
         }

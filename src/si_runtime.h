@@ -14,12 +14,12 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* In a start-up probe process (si_probe.c): starts Python as a child would and imports conf's
  * scripts into one interpreter, writing what it does to report_fd.  0 if it got through. */
-struct si_pool_conf;
-int si_runtime_probe(apr_pool_t *p, server_rec *s, struct si_pool_conf *conf, int report_fd);
+struct si_pool_spec;
+int si_runtime_probe(apr_pool_t *p, server_rec *s, struct si_pool_spec *spec, int report_fd);
 
 /* The child's pool made from conf, or NULL when Python does not run here (failed to start, or
  * stopped at child exit). */
-struct si_pool *si_runtime_pool(const struct si_pool_conf *conf);
+struct si_pool *si_runtime_pool(const struct si_pool_spec *spec);
 
 /* This child's pools (si_pool *), or NULL when Python does not run here. */
 apr_array_header_t *si_runtime_pools(void);

@@ -15,13 +15,13 @@ static int row_count;
 
 void si_stats_create(apr_pool_t *pconf, server_rec *s)
 {
-    apr_array_header_t *pools = si_config_all_pools(pconf, s);
+    apr_array_header_t *specs = si_config_pool_specs(pconf, s);
     rows = NULL;
     row_count = 0;
-    if (pools->nelts == 0)
+    if (specs->nelts == 0)
         return;
     apr_shm_t *shm;
-    apr_size_t size = pools->nelts * sizeof(si_stats_row);
+    apr_size_t size = specs->nelts * sizeof(si_stats_row);
     /* Anonymous: inherited across fork, gone with the last process that maps it; the parent's
      * mapping goes with pconf at the next restart. */
     apr_status_t rv = apr_shm_create(&shm, size, NULL, pconf);
@@ -32,30 +32,30 @@ void si_stats_create(apr_pool_t *pconf, server_rec *s)
     }
     rows = apr_shm_baseaddr_get(shm);
     memset(rows, 0, size);
-    row_count = pools->nelts;   /* a pool's row is its ordinal (si_config_resolve) */
+    row_count = specs->nelts;   /* a pool's row is its ordinal (si_config_resolve) */
 }
 
-static si_stats_row *row_of(const si_pool_conf *pool)
+static si_stats_row *row_of(const si_pool_spec *spec)
 {
-    return rows && pool->ordinal >= 0 && pool->ordinal < row_count ? &rows[pool->ordinal]
+    return rows && spec->ordinal >= 0 && spec->ordinal < row_count ? &rows[spec->ordinal]
                                                                    : NULL;
 }
 
-void si_stats_add(const si_pool_conf *pool, si_stat which)
+void si_stats_add(const si_pool_spec *spec, si_stat which)
 {
-    si_stats_row *row = row_of(pool);
+    si_stats_row *row = row_of(spec);
     if (row)
         atomic_fetch_add_explicit(&row->value[which], 1, memory_order_relaxed);
 }
 
-void si_stats_response(const si_pool_conf *pool, int status)
+void si_stats_response(const si_pool_spec *spec, int status)
 {
     if (status >= 200 && status < 600)
-        si_stats_add(pool, (si_stat)(SI_STAT_RESPONSES_2XX + status / 100 - 2));
+        si_stats_add(spec, (si_stat)(SI_STAT_RESPONSES_2XX + status / 100 - 2));
 }
 
-apr_uint64_t si_stats_get(const si_pool_conf *pool, si_stat which)
+apr_uint64_t si_stats_get(const si_pool_spec *spec, si_stat which)
 {
-    si_stats_row *row = row_of(pool);
+    si_stats_row *row = row_of(spec);
     return row ? atomic_load_explicit(&row->value[which], memory_order_relaxed) : 0;
 }

@@ -28,11 +28,11 @@ typedef enum {
  * logged; the counters then stay zero. */
 void si_stats_create(apr_pool_t *pconf, server_rec *s);
 
-void si_stats_add(const si_pool_conf *pool, si_stat which);
+void si_stats_add(const si_pool_spec *spec, si_stat which);
 
 /* Counts a response by its status class. */
-void si_stats_response(const si_pool_conf *pool, int status);
+void si_stats_response(const si_pool_spec *spec, int status);
 
-apr_uint64_t si_stats_get(const si_pool_conf *pool, si_stat which);
+apr_uint64_t si_stats_get(const si_pool_spec *spec, si_stat which);
 
 #endif

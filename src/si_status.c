@@ -48,18 +48,18 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
         si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
         pool_snapshot *ps = &APR_ARRAY_PUSH(out, pool_snapshot);
         ps->pool = pool;
-        ps->slots = apr_pcalloc(p, pool->count * sizeof(slot_snapshot));
+        ps->slots = apr_pcalloc(p, pool->slot_count * sizeof(slot_snapshot));
         apr_thread_mutex_lock(pool->lock);
-        for (int k = 0; k < pool->count; k++) {
-            si_interp *slot = &pool->interps[k];
+        for (int k = 0; k < pool->slot_count; k++) {
+            si_slot *slot = &pool->slots[k];
             slot_snapshot *ss = &ps->slots[k];
             ss->index = k;
             ss->ready = slot->current != NULL;
             ss->failed = slot->current && slot->current->apps_failed > 0;
             ss->failure = NULL;
-            for (int m = 0; ss->failed && !ss->failure && m < pool->conf->mounts->nelts; m++) {
+            for (int m = 0; ss->failed && !ss->failure && m < pool->spec->mounts->nelts; m++) {
                 const char *why = si_instance_failure(slot->current,
-                                                      APR_ARRAY_IDX(pool->conf->mounts, m,
+                                                      APR_ARRAY_IDX(pool->spec->mounts, m,
                                                                     si_mount_conf *));
                 if (*why)
                     ss->failure = apr_pstrdup(p, why);   /* the instance may be replaced */
@@ -136,14 +136,14 @@ static const char *label(apr_pool_t *p, const char *s)
  * an app of the pool failed to import in that interpreter (SI0301/SI0303). */
 static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
 {
-    return pool->conf->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
+    return pool->spec->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
 }
 
 /* Allocates from the page's request pool: the child's pool is never allocated from by request
  * threads (two renders at once, or the maintenance thread, would corrupt it). */
 static const char *vhost_of(apr_pool_t *p, si_pool *pool)
 {
-    server_rec *s = pool->conf->server;
+    server_rec *s = pool->spec->server;
     if (!s->is_virtual)
         return "main server";
     /* ServerName often has no port; the <VirtualHost> address does. */
@@ -183,13 +183,13 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
                apr_time_sec(apr_time_now() - si_runtime_started()));
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
-        si_pool_conf *conf = ps->pool->conf;
+        si_pool_spec *spec = ps->pool->spec;
         ap_rprintf(r, "%s{\"name\": %s, \"vhost\": %s, \"gil\": \"%s\", \"max_active\": %d, "
                    "\"max_requests\": %d, \"retired\": %d, \"rejected\": %" APR_UINT64_T_FMT
                    ", \"interpreters\": [", i ? ", " : "", json_string(r->pool, ps->pool->name),
-                   json_string(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(conf->gil),
-                   conf->max_active, conf->max_requests, ps->retired, ps->rejected);
-        for (int k = 0; k < ps->pool->count; k++) {
+                   json_string(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(spec->gil),
+                   spec->max_active, spec->max_requests, ps->retired, ps->rejected);
+        for (int k = 0; k < ps->pool->slot_count; k++) {
             slot_snapshot *ss = &ps->slots[k];
             ap_rprintf(r, "%s{\"index\": %d, \"state\": \"%s\", \"generation\": %"
                        APR_UINT64_T_FMT ", \"active\": %d, \"served\": %" APR_UINT64_T_FMT
@@ -203,9 +203,9 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
         ap_rputs("], \"server_wide\": {", r);
         for (unsigned m = 0; m < SI_SERVER_STATS; m++)
             ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, m ? ", " : "", server_stats[m].json,
-                       si_stats_get(conf, server_stats[m].stat));
-        if (conf->probe_failure)
-            ap_rprintf(r, ", \"failure\": %s", json_string(r->pool, conf->probe_failure));
+                       si_stats_get(spec, server_stats[m].stat));
+        if (spec->probe_failure)
+            ap_rprintf(r, ", \"failure\": %s", json_string(r->pool, spec->probe_failure));
         ap_rputs("}, \"shared_cache\": {", r);
         const char *sep = "";
 #define SI_SHARED_JSON(field, kind, help)                                                    \
@@ -249,7 +249,7 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
             pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
             const char *pool_label = label(r->pool, ps->pool->name);
             const char *vhost = label(r->pool, vhost_of(r->pool, ps->pool));
-            for (int k = 0; k < ps->pool->count; k++) {
+            for (int k = 0; k < ps->pool->slot_count; k++) {
                 slot_snapshot *ss = &ps->slots[k];
                 ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\",interpreter=\"%d\","
                            "pid=\"%" APR_PID_T_FMT "\"} ", slot_metrics[m].name, pool_label, vhost,
@@ -278,7 +278,7 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
                        server_stats[m].klass ? ",class=\"" : "",
                        server_stats[m].klass ? server_stats[m].klass : "",
                        server_stats[m].klass ? "\"" : "",
-                       si_stats_get(ps->pool->conf, server_stats[m].stat));
+                       si_stats_get(ps->pool->spec, server_stats[m].stat));
         }
     }
     metric_header(r, "app_up", "gauge", "1 when every interpreter of the pool serves all its "
@@ -286,7 +286,7 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         int up = 1;
-        for (int k = 0; k < ps->pool->count; k++)
+        for (int k = 0; k < ps->pool->slot_count; k++)
             up = up && strcmp(slot_state(ps->pool, &ps->slots[k]), "ready") == 0;
         ap_rprintf(r, "mod_subinterp_app_up{pool=\"%s\",vhost=\"%s\",pid=\"%" APR_PID_T_FMT
                    "\"} %d\n", label(r->pool, ps->pool->name),
@@ -323,22 +323,22 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
 {
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
-        si_pool_conf *conf = ps->pool->conf;
+        si_pool_spec *spec = ps->pool->spec;
         ap_rprintf(r, "<h2>Pool %s <small>(%s, gil=%s", ap_escape_html(r->pool, ps->pool->name),
-                   ap_escape_html(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(conf->gil));
-        if (conf->max_active)
-            ap_rprintf(r, ", max-active=%d", conf->max_active);
-        if (conf->max_requests)
-            ap_rprintf(r, ", max-requests=%d", conf->max_requests);
+                   ap_escape_html(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(spec->gil));
+        if (spec->max_active)
+            ap_rprintf(r, ", max-active=%d", spec->max_active);
+        if (spec->max_requests)
+            ap_rprintf(r, ", max-requests=%d", spec->max_requests);
         ap_rputs(")</small></h2>\n<p>All children since the last (re)start:", r);
         for (unsigned m = 0; m < SI_SERVER_STATS; m++)
             ap_rprintf(r, "%s %s %" APR_UINT64_T_FMT, m ? "," : "", server_stats[m].json,
-                       si_stats_get(conf, server_stats[m].stat));
+                       si_stats_get(spec, server_stats[m].stat));
         ap_rprintf(r, ".</p>\n<p>This child: retired interpreters still ending: %d. Refused "
                    "(503): %" APR_UINT64_T_FMT ".</p>\n<table>\n<tr><th>Interpreter</th>"
                    "<th>State</th><th>Generation</th><th>Active</th><th>Served</th>"
                    "<th>Recycles</th><th>Average ms</th></tr>\n", ps->retired, ps->rejected);
-        for (int k = 0; k < ps->pool->count; k++) {
+        for (int k = 0; k < ps->pool->slot_count; k++) {
             slot_snapshot *ss = &ps->slots[k];
             ap_rprintf(r, "<tr><td>%d</td><td class=\"%s\">%s</td><td>%" APR_UINT64_T_FMT
                        "</td><td>%d</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
@@ -407,12 +407,12 @@ int si_status_hook(request_rec *r, int flags)
             pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
             apr_uint64_t served = 0;
             int active = 0;
-            for (int k = 0; k < ps->pool->count; k++) {
+            for (int k = 0; k < ps->pool->slot_count; k++) {
                 served += ps->slots[k].served;
                 active += ps->slots[k].active;
             }
             ap_rprintf(r, "SubinterpPool %s: interpreters=%d active=%d served=%" APR_UINT64_T_FMT
-                       " retired=%d\n", ps->pool->name, ps->pool->count, active, served,
+                       " retired=%d\n", ps->pool->name, ps->pool->slot_count, active, served,
                        ps->retired);
         }
         return OK;

@@ -48,10 +48,10 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
 { (void)p; (void)s; (void)r; (void)m; (void)i; unreachable("si_app_log_load_failure"); return ""; }
 void si_app_trace_begin(void) { unreachable("si_app_trace_begin"); }
 void si_app_trace_script(const si_mount_conf *m) { (void)m; unreachable("si_app_trace_script"); }
-int si_app_prepare_interpreter(PyObject *m, si_module_state *st, si_pool_conf *c)
-{ (void)m; (void)st; (void)c; unreachable("si_app_prepare_interpreter"); return -1; }
-int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *g, si_pool_conf *c)
-{ (void)p; (void)g; (void)c; unreachable("si_app_prepare_path"); return -1; }
+int si_app_prepare_interpreter(PyObject *m, si_module_state *st, si_pool_spec *spec)
+{ (void)m; (void)st; (void)spec; unreachable("si_app_prepare_interpreter"); return -1; }
+int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *g, si_pool_spec *spec)
+{ (void)p; (void)g; (void)spec; unreachable("si_app_prepare_path"); return -1; }
 const char *si_exception_text(apr_pool_t *p) { (void)p; unreachable("si_exception_text"); return ""; }
 PyObject *si_module_import(si_module_state **st) { (void)st; unreachable("si_module_import"); return NULL; }
 const char *si_gil_name(si_gil_mode g) { (void)g; return "own"; }
@@ -63,7 +63,7 @@ void ap_log_rerror_(const char *file, int line, int index, int level, apr_status
 { (void)file; (void)line; (void)index; (void)level; (void)status; (void)r; (void)fmt; }
 
 /* --- instances, as si_pool.c's create() makes them ----------------------------------------- */
-static si_instance *make_instance(si_interp *slot, PyThreadState *main_state)
+static si_instance *make_instance(si_slot *slot, PyThreadState *main_state)
 {
     apr_thread_mutex_lock(pool->lock);
     si_instance *inst = apr_pcalloc(pool->p, sizeof(*inst));
@@ -95,7 +95,7 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
     (void)data;
     for (int n = 0; n < REQUESTS_PER_WORKER || atomic_load(&swaps_done) < SWAPS; n++) {
         atomic_fetch_add(&requests_made, 1);
-        si_interp *slot;
+        si_slot *slot;
         si_instance *inst;
         apr_time_t started = apr_time_now();
         if (si_pool_acquire(pool, NULL, NULL, &slot, &inst) != APR_SUCCESS) {
@@ -136,9 +136,9 @@ static void *APR_THREAD_FUNC maintenance(apr_thread_t *thread, void *data)
     PyThreadState *main_state = PyThreadState_New(PyInterpreterState_Main());
     for (int swap = 0; swap < SWAPS; swap++) {
         si_tstate_restore(main_state);
-        si_instance *fresh = make_instance(&pool->interps[swap % SLOTS], main_state);
+        si_instance *fresh = make_instance(&pool->slots[swap % SLOTS], main_state);
         PyEval_SaveThread();
-        si_pool_swap(&pool->interps[swap % SLOTS], fresh);
+        si_pool_swap(&pool->slots[swap % SLOTS], fresh);
         si_pool_end_retired(pool, NULL);
         atomic_fetch_add(&swaps_done, 1);
         apr_sleep(apr_time_from_msec(10));
@@ -167,7 +167,7 @@ int main(void)
     PyConfig_Clear(&config);
     PyThreadState *main_state = PyThreadState_Get();
 
-    si_pool_conf conf = {.name = "stress", .interpreters = SLOTS, .gil = SI_GIL_OWN,
+    si_pool_spec conf = {.name = "stress", .interpreters = SLOTS, .gil = SI_GIL_OWN,
                          .queue_timeout = apr_time_from_sec(30), .max_requests = 500,
                          .mounts = apr_array_make(p, 1, sizeof(si_mount_conf *))};
     unsigned cache_index = 0;
@@ -175,7 +175,7 @@ int main(void)
         || si_tstate_init(p, cache_index) != APR_SUCCESS)
         return 2;
     for (int i = 0; i < SLOTS; i++)
-        pool->interps[i].current = make_instance(&pool->interps[i], main_state);
+        pool->slots[i].current = make_instance(&pool->slots[i], main_state);
     PyEval_SaveThread();
 
     apr_thread_t *threads[WORKERS + 1];
@@ -192,11 +192,11 @@ int main(void)
     for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
         left += si_instance_end(inst, 1, 0) != SI_ENDED;
     for (int i = 0; i < SLOTS; i++)
-        left += si_instance_end(pool->interps[i].current, 1, 0) != SI_ENDED;
+        left += si_instance_end(pool->slots[i].current, 1, 0) != SI_ENDED;
     apr_uint64_t served = 0, recycles = 0;
     for (int i = 0; i < SLOTS; i++) {
-        served += pool->interps[i].served;
-        recycles += pool->interps[i].recycles;
+        served += pool->slots[i].served;
+        recycles += pool->slots[i].recycles;
     }
     si_tstate_restore(main_state);
     if (Py_FinalizeEx() < 0)

@@ -26,7 +26,7 @@ int ap_ssl_conn_is_ssl(conn_rec *c) { (void)c; return 0; }
 
 static apr_pool_t *root;
 static si_module_state st;
-static si_interp slot;
+static si_slot slot;
 static si_instance instance;
 static const char *const trusted_sets[5] = {"X-Forwarded-For", "X-Forwarded-Proto",
                                             "X-Forwarded-Host", "X-Forwarded-Port",
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     si_mount_conf mount = {.kind = SI_SCRIPT_MOUNT, .url = "/app", .label = "mount /app",
                            .script = "/srv/app.py"};
-    si_request req = {.r = r, .interp = &slot, .instance = &instance, .mount = &mount,
+    si_request req = {.r = r, .slot = &slot, .instance = &instance, .mount = &mount,
                       .script_name = "/app", .path_info = r->uri + 4,
                       .script_filename = mount.script, .st = &st};
     PyObject *environ = si_environ_build(&req, Py_None, Py_None);
