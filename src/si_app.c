@@ -461,10 +461,10 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
      * taken with the GIL released, or a thread importing (which may release the GIL) and a
      * thread waiting could block each other. */
     PyThreadState *state = si_tstate_suspend();
-    apr_thread_mutex_lock(inst->load_lock);
+    si_lock(inst->load_lock);
     si_tstate_resume(state);
     if (due_for_import(inst, i))
         import_lazily(inst, mount, i, r);
-    apr_thread_mutex_unlock(inst->load_lock);
+    si_unlock(inst->load_lock);
     return Py_XNewRef(inst->apps[i]);
 }

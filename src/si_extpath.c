@@ -14,57 +14,57 @@
 typedef struct {
     PyInterpreterState *interp;
     si_pool_spec *spec;
-} si_interp_pool;
+} si_interp_spec;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static si_interp_pool *known;          /* malloc'd; every thread may register */
+static si_interp_spec *known;          /* malloc'd; every thread may register */
 static int known_count, known_capacity;
 static apr_array_header_t *global_paths;   /* set once, before any interpreter exists */
 
 void si_extpath_register(PyInterpreterState *interp, si_pool_spec *spec)
 {
-    pthread_mutex_lock(&lock);
+    si_plock(&lock);
     if (known_count == known_capacity) {
         int capacity = known_capacity ? 2 * known_capacity : 16;
-        si_interp_pool *grown = realloc(known, capacity * sizeof(*grown));
+        si_interp_spec *grown = realloc(known, capacity * sizeof(*grown));
         if (grown) {
             known = grown;
             known_capacity = capacity;
         }
     }
     if (known_count < known_capacity)
-        known[known_count++] = (si_interp_pool){.interp = interp, .spec = spec};
-    pthread_mutex_unlock(&lock);
+        known[known_count++] = (si_interp_spec){.interp = interp, .spec = spec};
+    si_punlock(&lock);
 }
 
 void si_extpath_unregister(PyInterpreterState *interp)
 {
-    pthread_mutex_lock(&lock);
+    si_plock(&lock);
     for (int i = 0; i < known_count; i++)
         if (known[i].interp == interp) {
             known[i] = known[--known_count];
             break;
         }
-    pthread_mutex_unlock(&lock);
+    si_punlock(&lock);
 }
 
 void si_extpath_reset(void)
 {
-    pthread_mutex_lock(&lock);
+    si_plock(&lock);
     free(known);
     known = NULL;
     known_count = known_capacity = 0;
-    pthread_mutex_unlock(&lock);
+    si_punlock(&lock);
 }
 
-static si_pool_spec *pool_of(PyInterpreterState *interp)
+static si_pool_spec *spec_of(PyInterpreterState *interp)
 {
     si_pool_spec *spec = NULL;
-    pthread_mutex_lock(&lock);
+    si_plock(&lock);
     for (int i = 0; i < known_count && !spec; i++)
         if (known[i].interp == interp)
             spec = known[i].spec;
-    pthread_mutex_unlock(&lock);
+    si_punlock(&lock);
     return spec;
 }
 
@@ -83,7 +83,7 @@ PyObject *si_extpath_paths(PyObject *module, PyObject *unused)
     PyInterpreterState *origin = si_tstate_published_interp();
     if (!origin || origin == PyInterpreterState_Get())
         Py_RETURN_NONE;
-    si_pool_spec *spec = pool_of(origin);
+    si_pool_spec *spec = spec_of(origin);
     if (!spec)
         Py_RETURN_NONE;
     PyObject *paths = PyList_New(0);

@@ -40,10 +40,10 @@ void si_maint_wake(void)
 {
     if (!maint)
         return;
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     maint->kicked = 1;
-    apr_thread_cond_signal(maint->wake);
-    apr_thread_mutex_unlock(maint->lock);
+    si_signal(maint->wake);
+    si_unlock(maint->lock);
 }
 
 void si_maint_track(si_request *req)
@@ -51,14 +51,14 @@ void si_maint_track(si_request *req)
     if (!maint || req->mount->pool_spec->request_timeout <= 0)
         return;
     si_deadline *d = &req->deadline;
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     *d = (si_deadline){.at = apr_time_now() + req->mount->pool_spec->request_timeout,
                        .serial = ++maint->serial, .tracked = 1, .req = req,
                        .next = maint->tracked};
     if (maint->tracked)
         maint->tracked->prev = d;
     maint->tracked = d;
-    apr_thread_mutex_unlock(maint->lock);
+    si_unlock(maint->lock);
 }
 
 void si_maint_untrack(si_request *req)
@@ -66,7 +66,7 @@ void si_maint_untrack(si_request *req)
     si_deadline *d = &req->deadline;
     if (!d->tracked)
         return;
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -74,7 +74,7 @@ void si_maint_untrack(si_request *req)
     if (d->next)
         d->next->prev = d->prev;
     d->tracked = 0;
-    apr_thread_mutex_unlock(maint->lock);
+    si_unlock(maint->lock);
     if (d->signalled)
         PyThreadState_SetAsyncExc(req->thread_ident, NULL);   /* never into the next request */
 }
@@ -104,9 +104,9 @@ static void *deliver(void *data)
         PyEval_RestoreThread(fresh);
     /* A C call may have held the GIL past child exit's grace (SI0442): then the child's pool,
      * and with it maint, the tracked requests and inst's pool, may be gone already. */
-    pthread_mutex_lock(&delivery_gate);
+    si_plock(&delivery_gate);
     if (maint_gone) {
-        pthread_mutex_unlock(&delivery_gate);
+        si_punlock(&delivery_gate);
         if (fresh) {
             PyThreadState_Clear(fresh);
             PyThreadState_DeleteCurrent();
@@ -115,7 +115,7 @@ static void *deliver(void *data)
         return NULL;
     }
     if (fresh) {
-        apr_thread_mutex_lock(maint->lock);
+        si_lock(maint->lock);
         for (si_deadline *t = maint->tracked; t; t = t->next) {
             if (t->serial != d->serial)
                 continue;
@@ -133,17 +133,17 @@ static void *deliver(void *data)
                          req->r->useragent_ip);
             break;
         }
-        apr_thread_mutex_unlock(maint->lock);
+        si_unlock(maint->lock);
         PyThreadState_Clear(fresh);
         PyThreadState_DeleteCurrent();
     }
     si_instance_unpin(inst);
     free(d);
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     maint->deliveries--;
-    apr_thread_cond_broadcast(maint->delivered);
-    apr_thread_mutex_unlock(maint->lock);
-    pthread_mutex_unlock(&delivery_gate);
+    si_broadcast(maint->delivered);
+    si_unlock(maint->lock);
+    si_punlock(&delivery_gate);
     return NULL;
 }
 
@@ -151,7 +151,7 @@ static void *deliver(void *data)
 static void check_deadlines(void)
 {
     apr_time_t now = apr_time_now();
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     for (si_deadline *t = maint->tracked; t; t = t->next) {
         si_request *req = t->req;
         if (t->pending || t->at > now || !req->instance->st)
@@ -175,18 +175,18 @@ static void check_deadlines(void)
         }
         pthread_attr_destroy(&attr);
     }
-    apr_thread_mutex_unlock(maint->lock);
+    si_unlock(maint->lock);
 }
 
 /* The deadline thread: request-timeout only, on a short tick, holding no GIL ever. */
 static void *APR_THREAD_FUNC deadline_main(apr_thread_t *thread, void *data)
 {
     for (;;) {
-        apr_thread_mutex_lock(maint->lock);
+        si_lock(maint->lock);
         if (!maint->stopping)
-            apr_thread_cond_timedwait(maint->stop, maint->lock, SI_DEADLINE_TICK);
+            si_timedwait(maint->stop, maint->lock, SI_DEADLINE_TICK);
         int stopping = maint->stopping;
-        apr_thread_mutex_unlock(maint->lock);
+        si_unlock(maint->lock);
         if (stopping)
             break;
         check_deadlines();
@@ -268,12 +268,12 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
 {
     maint->main_state = PyThreadState_New(PyInterpreterState_Main());
     for (;;) {
-        apr_thread_mutex_lock(maint->lock);
+        si_lock(maint->lock);
         if (!maint->stopping && !maint->kicked)
-            apr_thread_cond_timedwait(maint->wake, maint->lock, SI_MAINT_TICK);
+            si_timedwait(maint->wake, maint->lock, SI_MAINT_TICK);
         maint->kicked = 0;
         int stopping = maint->stopping;
-        apr_thread_mutex_unlock(maint->lock);
+        si_unlock(maint->lock);
         if (stopping || !maint->main_state)
             break;
         for (int i = 0; i < maint->pools->nelts; i++) {
@@ -297,24 +297,24 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
 static apr_status_t maint_stop(void *data)
 {
     apr_status_t rv;
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     maint->stopping = 1;
-    apr_thread_cond_signal(maint->wake);
-    apr_thread_cond_signal(maint->stop);
-    apr_thread_mutex_unlock(maint->lock);
-    apr_thread_join(&rv, maint->thread);
+    si_signal(maint->wake);
+    si_signal(maint->stop);
+    si_unlock(maint->lock);
+    si_must(apr_thread_join(&rv, maint->thread), "joining the maintenance thread");
     if (maint->deadline_thread)
-        apr_thread_join(&rv, maint->deadline_thread);
+        si_must(apr_thread_join(&rv, maint->deadline_thread), "joining the deadline thread");
     /* Delivery threads end once they get their GIL; one held by a C call may keep them. */
     apr_time_t deadline = apr_time_now() + SI_DELIVERY_GRACE;
-    apr_thread_mutex_lock(maint->lock);
+    si_lock(maint->lock);
     while (maint->deliveries > 0 && apr_time_now() < deadline)
-        apr_thread_cond_timedwait(maint->delivered, maint->lock, deadline - apr_time_now());
+        si_timedwait(maint->delivered, maint->lock, deadline - apr_time_now());
     int left = maint->deliveries;
-    apr_thread_mutex_unlock(maint->lock);
-    pthread_mutex_lock(&delivery_gate);
+    si_unlock(maint->lock);
+    si_plock(&delivery_gate);
     maint_gone = 1;
-    pthread_mutex_unlock(&delivery_gate);
+    si_punlock(&delivery_gate);
     if (left)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, maint->server, "SI0442: child %"
                      APR_PID_T_FMT ": %d request-timeout delivery(ies) still wait for an "

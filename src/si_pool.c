@@ -13,7 +13,7 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cach
     apr_status_t rv;
     pool->spec = spec;
     pool->name = spec->name;
-    pool->p = p;
+    pool->mem = p;
     pool->slot_count = spec->interpreters;
     pool->slots = apr_pcalloc(p, pool->slot_count * sizeof(si_slot));
     if ((rv = apr_thread_mutex_create(&pool->lock, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS
@@ -36,15 +36,16 @@ apr_time_t si_pool_scripts_mtime(si_pool *pool)
 {
     apr_time_t newest = 0;
     apr_finfo_t finfo;
-    apr_pool_t *tmp;
-    apr_pool_create(&tmp, NULL);
+    apr_pool_t *ptemp;
+    if (apr_pool_create(&ptemp, NULL) != APR_SUCCESS)
+        return 0;   /* as if nothing could be read: no reload this tick */
     for (int i = 0; i < pool->spec->mounts->nelts; i++) {
         si_mount_conf *mount = APR_ARRAY_IDX(pool->spec->mounts, i, si_mount_conf *);
-        if (apr_stat(&finfo, mount->script, APR_FINFO_MTIME, tmp) == APR_SUCCESS
+        if (apr_stat(&finfo, mount->script, APR_FINFO_MTIME, ptemp) == APR_SUCCESS
             && finfo.mtime > newest)
             newest = finfo.mtime;
     }
-    apr_pool_destroy(tmp);
+    apr_pool_destroy(ptemp);
     return newest;
 }
 
@@ -160,7 +161,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     apr_status_t rv;
     /* preload=off: apps are imported by the first request that needs each */
     if (spec->lazy && (rv = apr_thread_mutex_create(&inst->load_lock, APR_THREAD_MUTEX_DEFAULT,
-                                                    slot->pool->p)) != APR_SUCCESS) {
+                                                    slot->pool->mem)) != APR_SUCCESS) {
         inst->load_lock = NULL;
         set_up_failed(inst, "no mutex for preload=off imports", rv);
         return;
@@ -173,15 +174,19 @@ void si_instance_load_apps(si_instance *inst, server_rec *s)
 {
     if (!inst->apps)
         return;
-    PyThreadState *state = si_tstate_attach_fresh(&inst->registry);
-    if (!state)
-        return;
     apr_pool_t *ptemp;
-    apr_pool_create(&ptemp, NULL);
-    load_apps(inst, s, ptemp);
+    apr_status_t rv = apr_pool_create(&ptemp, NULL);
+    if (rv != APR_SUCCESS) {
+        set_up_failed(inst, "no memory to import its apps", rv);
+        return;
+    }
+    PyThreadState *state = si_tstate_attach_fresh(&inst->registry);
+    if (state) {
+        load_apps(inst, s, ptemp);
+        PyThreadState_Clear(state);
+        PyThreadState_DeleteCurrent();
+    }
     apr_pool_destroy(ptemp);
-    PyThreadState_Clear(state);
-    PyThreadState_DeleteCurrent();
 }
 
 static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec *s,
@@ -190,17 +195,22 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
     si_pool *pool = slot->pool;
     si_pool_spec *spec = pool->spec;
     apr_pool_t *ptemp;
-    apr_pool_create(&ptemp, NULL);
+    apr_status_t rv = apr_pool_create(&ptemp, NULL);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, spec->server, "SI0202: pool %s: creating "
+                     "interpreter %d failed: no memory", spec->name, slot->index);
+        return NULL;
+    }
     /* Instances are never freed (a few hundred bytes each): a thread's cache may still point
      * at a retired one's registry long after its interpreter ended. */
-    apr_thread_mutex_lock(pool->lock);
-    si_instance *inst = apr_pcalloc(pool->p, sizeof(*inst));
-    apr_thread_mutex_unlock(pool->lock);
+    si_lock(pool->lock);
+    si_instance *inst = apr_pcalloc(pool->mem, sizeof(*inst));
+    si_unlock(pool->lock);
     inst->slot = slot;
     inst->generation = slot->recycles + (slot->current != NULL);
 
     if (spec->gil == SI_GIL_MAIN) {
-        apr_status_t rv = si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
+        rv = si_tstate_registry_init(&inst->registry, PyInterpreterState_Main());
         if (rv != APR_SUCCESS)
             set_up_failed(inst, "no mutex for its thread-state registry", rv);
         else
@@ -223,7 +233,7 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
         return NULL;
     }
     si_tstate_note_attached(state);
-    apr_status_t rv = si_tstate_registry_init(&inst->registry,
+    rv = si_tstate_registry_init(&inst->registry,
                                               PyThreadState_GetInterpreter(state));
     si_extpath_register(inst->registry.interp, spec);
     /* Unregistered, the interpreter's first state would never be deleted, and ending the
@@ -374,22 +384,22 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
 void si_instance_pin(si_instance *inst)
 {
     si_pool *pool = inst->slot->pool;
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     inst->pins++;
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
 }
 
 void si_instance_unpin(si_instance *inst)
 {
     si_pool *pool = inst->slot->pool;
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     inst->pins--;
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
 }
 
 void si_pool_end_retired(si_pool *pool, server_rec *s)
 {
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     si_instance **link = &pool->retired;
     while (*link) {
         si_instance *inst = *link;
@@ -397,14 +407,14 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
             link = &inst->next_retired;
             continue;
         }
-        apr_thread_mutex_unlock(pool->lock);
+        si_unlock(pool->lock);
         int ended = si_instance_end(inst, 0, 0) == SI_ENDED;
         if (ended)
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pool->spec->server, "SI0212: pool %s "
                          "interpreter %d: "
                          "generation %" APR_UINT64_T_FMT " ended", pool->name,
                          inst->slot->index, inst->generation);
-        apr_thread_mutex_lock(pool->lock);
+        si_lock(pool->lock);
         if (ended) {
             *link = inst->next_retired;   /* only we unlink: the list head may have grown */
             /* Give back what glibc kept of the interpreter's malloc'd memory (docs/reliability.md:
@@ -415,13 +425,13 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
             link = &inst->next_retired;
         }
     }
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
 }
 
 void si_pool_swap(si_slot *slot, si_instance *fresh)
 {
     si_pool *pool = slot->pool;
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     si_instance *old = slot->current;
     slot->current = fresh;
     slot->served_current = 0;
@@ -431,7 +441,7 @@ void si_pool_swap(si_slot *slot, si_instance *fresh)
         old->next_retired = pool->retired;
         pool->retired = old;
     }
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
 }
 
 apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *held_inst,
@@ -439,7 +449,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
 {
     apr_time_t deadline = 0;
     int max_active = pool->spec->max_active;
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     for (;;) {
         si_slot *best = NULL;
         for (int k = 0; k < pool->slot_count; k++) {
@@ -448,7 +458,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
                 best = slot;
         }
         if (!best) {
-            apr_thread_mutex_unlock(pool->lock);
+            si_unlock(pool->lock);
             return APR_ENOENT;
         }
         if (max_active == 0 || best->active < max_active) {
@@ -471,20 +481,20 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
             deadline = now + pool->spec->queue_timeout;
         if (now >= deadline) {
             pool->rejected++;
-            apr_thread_mutex_unlock(pool->lock);
+            si_unlock(pool->lock);
             return APR_TIMEUP;
         }
         pool->waiting++;
-        apr_thread_cond_timedwait(pool->freed, pool->lock, deadline - now);
+        si_timedwait(pool->freed, pool->lock, deadline - now);
         pool->waiting--;
     }
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
     return APR_SUCCESS;
 }
 
 int si_pool_release(si_pool *pool, si_slot *slot, si_instance *inst, apr_time_t started)
 {
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     slot->active--;
     inst->active--;
     slot->served++;
@@ -493,7 +503,7 @@ int si_pool_release(si_pool *pool, si_slot *slot, si_instance *inst, apr_time_t 
         due = ++slot->served_current == (apr_uint64_t)pool->spec->max_requests;
     slot->busy_usec += apr_time_now() - started;
     if (pool->waiting)
-        apr_thread_cond_signal(pool->freed);
-    apr_thread_mutex_unlock(pool->lock);
+        si_signal(pool->freed);
+    si_unlock(pool->lock);
     return due;
 }

@@ -67,7 +67,7 @@ typedef struct si_slot {
 typedef struct si_pool {
     si_pool_spec *spec;
     const char *name;
-    apr_pool_t *p;                  /* the child's, for instances */
+    apr_pool_t *mem;                /* the child's memory pool: instances are allocated from it */
     int slot_count;
     si_slot *slots;
     apr_thread_mutex_t *lock;

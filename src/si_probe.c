@@ -139,7 +139,8 @@ static void run_probe(server_rec *s, si_pool_spec *spec, int report_fd)
 {
     /* Our log lines would repeat what every child logs; the report is the probe's output. */
     apr_pool_t *p;
-    apr_pool_create(&p, NULL);
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
+        _exit(2);   /* not a crash: the children meet the same shortage and log it */
     apr_file_t *devnull = NULL;
     if (apr_file_open(&devnull, "/dev/null", APR_FOPEN_WRITE, 0, p) == APR_SUCCESS)
         for (server_rec *vs = s; vs; vs = vs->next)

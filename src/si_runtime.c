@@ -119,9 +119,9 @@ static void *APR_THREAD_FUNC warm_up_thread(apr_thread_t *thread, void *data)
 {
     si_warmup *w = data;
     for (;;) {
-        apr_thread_mutex_lock(w->lock);
+        si_lock(w->lock);
         int i = w->next++;
-        apr_thread_mutex_unlock(w->lock);
+        si_unlock(w->lock);
         if (i >= w->count)
             break;
         si_instance_load_apps(w->instances[i], w->server);
@@ -157,7 +157,7 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
                 break;
     apr_status_t rv;
     for (int i = 0; i < started; i++)
-        apr_thread_join(&rv, handles[i]);
+        si_must(apr_thread_join(&rv, handles[i]), "joining a warm-up thread");
     /* Whatever no thread took (one CPU, or threads unavailable) is done here. */
     for (int i = started ? w.count : 0; i < w.count; i++)
         si_instance_load_apps(w.instances[i], s);
@@ -201,14 +201,14 @@ static int end_at_exit(si_instance *inst, apr_time_t grace_until)
     /* The MPM joined its workers, but mod_http2 runs requests on threads of its own: one may
      * still be inside this interpreter. */
     si_pool *pool = inst->slot->pool;
-    apr_thread_mutex_lock(pool->lock);
+    si_lock(pool->lock);
     while (inst->active > 0 && apr_time_now() < grace_until) {
-        apr_thread_mutex_unlock(pool->lock);
+        si_unlock(pool->lock);
         apr_sleep(apr_time_from_msec(20));
-        apr_thread_mutex_lock(pool->lock);
+        si_lock(pool->lock);
     }
     int busy = inst->active;
-    apr_thread_mutex_unlock(pool->lock);
+    si_unlock(pool->lock);
     if (busy > 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pool->spec->server, "SI0214: pool %s "
                      "interpreter %d: %d request(s) still ran in it at child exit; that "

@@ -12,10 +12,23 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+/* Locking a mutex we made, unlocking one we hold and signalling fail only on corrupt memory;
+ * as si_common.h's si_must does for the rest of the module, such a failure ends the process
+ * (stderr is the error log in an Apache child) rather than going on unlocked.  No Apache here. */
+#define must(call) do {                                                                       \
+        int must_err_ = (call);                                                              \
+        if (must_err_) {                                                                     \
+            fprintf(stderr, "SI0217: %s failed: %s; ending this process\n", #call,           \
+                    strerror(must_err_));                                                    \
+            abort();                                                                         \
+        }                                                                                    \
+    } while (0)
 
 struct si_entry {
     si_entry *chain;                /* next in its bucket */
@@ -190,14 +203,14 @@ static void free_items(si_item *item)
 int si_store_destroy(si_store *store)
 {
     atomic_store(&store->closed, 1);
-    pthread_mutex_lock(&store->queues_lock);
+    must(pthread_mutex_lock(&store->queues_lock));
     for (si_queue *q = store->queues; q; q = q->next) {
-        pthread_mutex_lock(&q->lock);
-        pthread_cond_broadcast(&q->not_empty);
-        pthread_cond_broadcast(&q->not_full);
-        pthread_mutex_unlock(&q->lock);
+        must(pthread_mutex_lock(&q->lock));
+        must(pthread_cond_broadcast(&q->not_empty));
+        must(pthread_cond_broadcast(&q->not_full));
+        must(pthread_mutex_unlock(&q->lock));
     }
-    pthread_mutex_unlock(&store->queues_lock);
+    must(pthread_mutex_unlock(&store->queues_lock));
     for (int i = 0; atomic_load(&store->inside) > 0; i++) {
         if (i == 100)
             return -1;
@@ -233,9 +246,14 @@ int si_store_destroy(si_store *store)
 /* 0 with the lock held; -1 if wait=0 and it is taken. */
 static int lock(pthread_mutex_t *m, int wait)
 {
-    if (wait)
-        return pthread_mutex_lock(m) == 0 ? 0 : -1;
-    return pthread_mutex_trylock(m) == 0 ? 0 : -1;
+    if (wait) {
+        must(pthread_mutex_lock(m));
+        return 0;
+    }
+    int err = pthread_mutex_trylock(m);
+    if (err != EBUSY)
+        must(err);
+    return err ? -1 : 0;
 }
 
 /* --- cache ---------------------------------------------------------------------------------- */
@@ -438,7 +456,7 @@ si_store_status si_cache_get(si_store *store, const char *key, size_t klen, int 
         shard->hits++;
     else
         shard->misses++;
-    pthread_mutex_unlock(&shard->lock);
+    must(pthread_mutex_unlock(&shard->lock));
     si_entry_release(gone);
     leave(store);
     return status;
@@ -464,7 +482,7 @@ si_store_status si_cache_put(si_store *store, si_entry *e, int only_if_absent, i
         }
         insert(shard, e, &dropped);
     }
-    pthread_mutex_unlock(&shard->lock);
+    must(pthread_mutex_unlock(&shard->lock));
     release_chain(dropped);
     leave(store);
     return status;
@@ -483,7 +501,7 @@ si_store_status si_cache_delete(si_store *store, const char *key, size_t klen, i
         gone = unlink_entry(shard, link);
         status = expired(gone, si_store_now()) ? SI_STORE_MISSING : SI_STORE_OK;
     }
-    pthread_mutex_unlock(&shard->lock);
+    must(pthread_mutex_unlock(&shard->lock));
     si_entry_release(gone);
     leave(store);
     return status;
@@ -560,7 +578,7 @@ si_store_status si_cache_incr(si_store *store, const char *key, size_t klen, int
         fresh->chain = dropped;
         dropped = fresh;
     }
-    pthread_mutex_unlock(&shard->lock);
+    must(pthread_mutex_unlock(&shard->lock));
     release_chain(dropped);
     leave(store);
     return status;
@@ -583,7 +601,7 @@ si_store_status si_cache_clear(si_store *store, int wait)
             e->chain = dropped;
             dropped = e;
         }
-        pthread_mutex_unlock(&shard->lock);
+        must(pthread_mutex_unlock(&shard->lock));
         release_chain(dropped);
     }
     leave(store);
@@ -598,7 +616,7 @@ void si_cache_sweep(si_store *store)
     for (unsigned i = 0; i < store->nshards && store->limit; i++) {
         si_shard *shard = &store->shards[i];
         si_entry *dropped = NULL;
-        pthread_mutex_lock(&shard->lock);
+        must(pthread_mutex_lock(&shard->lock));
         for (size_t n = 0; n < SWEEP_BUCKETS && shard->expiring > 0; n++) {
             size_t b = shard->sweep_cursor++ & (shard->nbuckets - 1);
             for (si_entry **link = &shard->buckets[b]; *link;) {
@@ -612,7 +630,7 @@ void si_cache_sweep(si_store *store)
                 dropped = e;
             }
         }
-        pthread_mutex_unlock(&shard->lock);
+        must(pthread_mutex_unlock(&shard->lock));
         release_chain(dropped);
     }
     leave(store);
@@ -626,18 +644,18 @@ void si_store_get_stats(si_store *store, si_store_stats *stats)
     stats->limit = store->limit;
     for (unsigned i = 0; i < store->nshards && store->limit; i++) {
         si_shard *shard = &store->shards[i];
-        pthread_mutex_lock(&shard->lock);
+        must(pthread_mutex_lock(&shard->lock));
         stats->entries += shard->count;
         stats->bytes += shard->bytes;
         stats->hits += shard->hits;
         stats->misses += shard->misses;
         stats->evictions += shard->evictions;
         stats->expired += shard->expired;
-        pthread_mutex_unlock(&shard->lock);
+        must(pthread_mutex_unlock(&shard->lock));
     }
-    pthread_mutex_lock(&store->queues_lock);
+    must(pthread_mutex_lock(&store->queues_lock));
     stats->queues = store->nqueues;
-    pthread_mutex_unlock(&store->queues_lock);
+    must(pthread_mutex_unlock(&store->queues_lock));
     leave(store);
 }
 
@@ -668,7 +686,7 @@ si_queue *si_queue_open(si_store *store, const char *name, size_t maxsize,
 {
     if (!enter(store))
         return NULL;
-    pthread_mutex_lock(&store->queues_lock);
+    must(pthread_mutex_lock(&store->queues_lock));
     si_queue *q = store->queues;
     while (q && strcmp(q->name, name) != 0)
         q = q->next;
@@ -688,7 +706,7 @@ si_queue *si_queue_open(si_store *store, const char *name, size_t maxsize,
     }
     if (q)
         *existing_maxsize = q->maxsize;
-    pthread_mutex_unlock(&store->queues_lock);
+    must(pthread_mutex_unlock(&store->queues_lock));
     leave(store);
     return q;
 }
@@ -723,7 +741,10 @@ void si_item_free(si_item *item)
 static int wait_until(pthread_cond_t *cond, pthread_mutex_t *m, int64_t until)
 {
     struct timespec ts = {until / 1000000000, until % 1000000000};
-    return pthread_cond_timedwait(cond, m, &ts);
+    int err = pthread_cond_timedwait(cond, m, &ts);
+    if (err != ETIMEDOUT)
+        must(err);
+    return err;
 }
 
 /* Enters the store and locks q, as lock_shard does a shard. */
@@ -767,10 +788,10 @@ si_store_status si_queue_put(si_queue *q, si_item *item, int wait, int64_t until
             q->head = item;
         q->tail = item;
         q->count++;
-        pthread_cond_signal(&q->not_empty);
+        must(pthread_cond_signal(&q->not_empty));
         status = SI_STORE_OK;
     }
-    pthread_mutex_unlock(&q->lock);
+    must(pthread_mutex_unlock(&q->lock));
     leave(store);
     return status;
 }
@@ -791,18 +812,18 @@ si_store_status si_queue_get(si_queue *q, int wait, int64_t until, si_item **out
         if (!q->head)
             q->tail = NULL;
         q->count--;
-        pthread_cond_signal(&q->not_full);
+        must(pthread_cond_signal(&q->not_full));
         status = SI_STORE_OK;
     }
-    pthread_mutex_unlock(&q->lock);
+    must(pthread_mutex_unlock(&q->lock));
     leave(store);
     return status;
 }
 
 size_t si_queue_size(si_queue *q)
 {
-    pthread_mutex_lock(&q->lock);
+    must(pthread_mutex_lock(&q->lock));
     size_t n = q->count;
-    pthread_mutex_unlock(&q->lock);
+    must(pthread_mutex_unlock(&q->lock));
     return n;
 }

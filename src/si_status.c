@@ -49,7 +49,7 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
         pool_snapshot *ps = &APR_ARRAY_PUSH(out, pool_snapshot);
         ps->pool = pool;
         ps->slots = apr_pcalloc(p, pool->slot_count * sizeof(slot_snapshot));
-        apr_thread_mutex_lock(pool->lock);
+        si_lock(pool->lock);
         for (int k = 0; k < pool->slot_count; k++) {
             si_slot *slot = &pool->slots[k];
             slot_snapshot *ss = &ps->slots[k];
@@ -73,7 +73,7 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
         for (si_instance *inst = pool->retired; inst; inst = inst->next_retired)
             ps->retired++;
         ps->rejected = pool->rejected;
-        apr_thread_mutex_unlock(pool->lock);
+        si_unlock(pool->lock);
         if (pool->store)
             si_store_get_stats(pool->store, &ps->shared);
     }

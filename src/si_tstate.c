@@ -66,10 +66,10 @@ static si_thread *current_thread(void)
         free(t);
         return NULL;
     }
-    pthread_mutex_lock(&all_threads_lock);
+    si_plock(&all_threads_lock);
     t->next = all_threads;
     all_threads = t;
-    pthread_mutex_unlock(&all_threads_lock);
+    si_punlock(&all_threads_lock);
     pthread_setspecific(thread_key, t);
     return this_thread = t;
 }
@@ -78,7 +78,7 @@ static si_thread *current_thread(void)
 static int register_state(si_tstate_registry *reg, PyThreadState *state, si_thread *owner)
 {
     int rc = 0;
-    pthread_mutex_lock(&reg->lock);
+    si_plock(&reg->lock);
     if (reg->count == reg->capacity) {
         int capacity = reg->capacity ? reg->capacity * 2 : 16;
         si_registered_state *grown = realloc(reg->states, capacity * sizeof(*grown));
@@ -91,7 +91,7 @@ static int register_state(si_tstate_registry *reg, PyThreadState *state, si_thre
         reg->states[reg->count++] = (si_registered_state){.state = state, .owner = owner};
     else
         rc = -1;
-    pthread_mutex_unlock(&reg->lock);
+    si_punlock(&reg->lock);
     return rc;
 }
 
@@ -219,7 +219,7 @@ PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg)
 
 int si_tstate_reap(si_tstate_registry *reg, int all)
 {
-    pthread_mutex_lock(&reg->lock);
+    si_plock(&reg->lock);
     int kept = 0;
     for (int i = 0; i < reg->count; i++) {
         si_registered_state r = reg->states[i];
@@ -238,7 +238,7 @@ int si_tstate_reap(si_tstate_registry *reg, int all)
         reg->states = NULL;
         reg->capacity = 0;
     }
-    pthread_mutex_unlock(&reg->lock);
+    si_punlock(&reg->lock);
     return kept;
 }
 
@@ -247,7 +247,7 @@ void si_tstate_free_threads(void)
     /* A thread still alive (a mod_http2 worker its module's cleanup gave up on joining) would
      * run thread_exiting() on a freed record when it ends: no destructor from here on. */
     pthread_key_delete(thread_key);
-    pthread_mutex_lock(&all_threads_lock);
+    si_plock(&all_threads_lock);
     while (all_threads) {
         si_thread *t = all_threads;
         all_threads = t->next;
@@ -256,7 +256,7 @@ void si_tstate_free_threads(void)
         free(t->cache);
         free(t);
     }
-    pthread_mutex_unlock(&all_threads_lock);
+    si_punlock(&all_threads_lock);
 }
 
 PyInterpreterState *si_tstate_published_interp(void)

@@ -66,7 +66,7 @@ void ap_log_rerror_(const char *file, int line, int index, int level, apr_status
 static si_instance *make_instance(si_slot *slot, PyThreadState *main_state)
 {
     apr_thread_mutex_lock(pool->lock);
-    si_instance *inst = apr_pcalloc(pool->p, sizeof(*inst));
+    si_instance *inst = apr_pcalloc(pool->mem, sizeof(*inst));
     apr_thread_mutex_unlock(pool->lock);
     inst->slot = slot;
     inst->generation = slot->recycles + (slot->current != NULL);
