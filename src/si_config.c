@@ -643,7 +643,7 @@ static void warn_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
             first = spec;
         }
         else if (spec->server != first->server) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0113: gil=main specs "
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0113: gil=main pools "
                          "%s (%s) and %s (%s) belong to different virtual hosts but share the "
                          "main interpreter, and with it sys.modules: modules of the same name "
                          "collide (one site imports the other's). Give them distinct module "
@@ -682,7 +682,7 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
                 continue;
             if (!(ref->spec = spec_find(conf, ref->name))) {
                 ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0110: "
-                             "SubinterpHandlerPool %s (%s): unknown spec; declare it with "
+                             "SubinterpHandlerPool %s (%s): unknown pool; declare it with "
                              "SubinterpPool in the same server or virtual host", ref->name,
                              ref->defined_at);
                 status = APR_EINVAL;

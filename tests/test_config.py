@@ -149,3 +149,11 @@ def test_python_that_cannot_start_is_logged_and_answers_500(scratch):
                                r"\(home %s\)" % home, start=0)
         assert server.wait_log(r"SI0502: pool /a for /a is not running: Python failed to start",
                                start=0)
+
+
+def test_prefork_is_refused_at_start_up(scratch):
+    from harness import Httpd
+    server = Httpd(scratch, DIRECTORY + "SubinterpScriptAlias /h {apps}/hello.py\n",
+                   mpm="prefork")
+    rc, out = server.configtest()
+    assert rc != 0 and "SI0111" in out and "threaded MPM" in out, out

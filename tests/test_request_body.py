@@ -1,8 +1,11 @@
-"""wsgi.input over Apache's input filters: plain and chunked bodies, every read method."""
+"""wsgi.input over Apache's input filters: plain and chunked bodies, every read method, and a
+body inflated by mod_deflate's input filter."""
 import hashlib
 import os
 
 import pytest
+
+from harness import GRANT_APPS as DIRECTORY
 
 BODY = b"".join(b"line %05d of the request body\n" % i for i in range(4000)) + b"no newline end"
 
@@ -51,3 +54,22 @@ SubinterpScriptAlias /echo {apps}/echo.py
     def test_reading_past_the_end_returns_empty(self, httpd):
         report = httpd.post("/echo?readline", data=b"a\nb").json()
         assert report["parts"] == 2 and report["after"] == 0
+
+
+class TestInputFilterOutput:
+    """A body through mod_deflate's input filter: whatever sizes the filter hands back, the app
+    reads exactly the inflated body."""
+    CONFIG = DIRECTORY + """
+LoadModule deflate_module /usr/lib/apache2/modules/mod_deflate.so
+SubinterpScriptAlias /h {apps}/hardening.py
+<Location /h>
+    SetInputFilter DEFLATE
+</Location>
+"""
+
+    def test_inflated_body_round_trips(self, httpd):
+        import gzip
+        body = b"".join(b"line %d of a compressible body\n" % i for i in range(60000))
+        r = httpd.post("/h/echo", data=gzip.compress(body),
+                       headers={"Content-Encoding": "gzip"})
+        assert r.status_code == 200 and r.content == body

@@ -1,8 +1,11 @@
-"""Responses: streaming, the write() callable, headers at the first non-empty chunk, close()."""
+"""Responses: streaming, the write() callable, headers at the first non-empty chunk, close(), and
+framing that holds whatever the app does (write() after the end, file_wrapper after write(), an
+interim status)."""
+import os
 import socket
 import time
 
-from harness import eventually
+from harness import GRANT_APPS as DIRECTORY, eventually
 
 
 def read_until(sock, marker, timeout):
@@ -94,3 +97,34 @@ SubinterpScriptAlias /closing {apps}/closing.py pool=closing
         assert after["closed"] == before["closed"] + 1
         assert httpd.wait_log(r"\[subinterp:info\] .*SI0430: client went away while "
                               r"/closing/abort was being sent")
+
+
+class TestResponseFraming:
+    CONFIG = DIRECTORY + """
+SubinterpPool r interpreters=1
+SubinterpScriptAlias /r {apps}/hardening.py pool=r
+"""
+
+    def test_write_after_the_response_ended_never_reaches_the_connection(self, httpd):
+        raw = httpd.raw(b"GET /r/smuggle HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"GET /r/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert b"X-Smuggled" not in raw and b"smuggle" not in raw
+        # Two responses on the one connection: the first exactly its 6 bytes, then the next.
+        first, _, rest = raw.partition(b"\r\n\r\n")
+        assert b"Content-Length: 6" in first and rest.startswith(b"honestHTTP/1.1 200 OK"), raw
+        assert raw.count(b"HTTP/1.1 ") == 2 and raw.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+        httpd.expect_log(r"SI0401: .*raised in close\(\).*write\(\) after the response was "
+                         r"complete")
+
+    def test_file_wrapper_after_write_sends_only_what_content_length_leaves(self, httpd):
+        data = open(os.path.join(os.path.dirname(__file__), "apps", "data.bin"), "rb").read()
+        raw = httpd.raw(b"GET /r/cl-file HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"GET /r/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        assert b"Content-Length: 10" in head
+        assert rest[:10] == b"12345" + data[:5]
+        assert rest[10:].startswith(b"HTTP/1.1 200 OK"), rest[:100]   # the next response
+
+    def test_interim_status_is_refused(self, httpd):
+        assert httpd.get("/r/interim").status_code == 500
+        httpd.expect_log(r"SI0401: .*interim \(1xx\) status")

@@ -5,7 +5,7 @@ import json
 import shutil
 
 from conftest import scratch_dir
-from harness import Httpd
+from harness import GRANT_APPS as DIRECTORY, Httpd
 
 
 def get_from(httpd, source, path, headers):
@@ -103,3 +103,21 @@ SubinterpScriptAlias /plain {apps}/environ.py
             rc, out = Httpd(root, line + "\n").configtest()
             shutil.rmtree(root, ignore_errors=True)
             assert rc != 0 and message in out, out
+
+
+class TestTrustedProxyTakesTheValueItAdded:
+    CONFIG = DIRECTORY + """
+SubinterpScriptAlias /env {apps}/environ.py
+<Location /env>
+    SubinterpTrustedProxies 127.0.0.1
+    SubinterpTrustedProxyHeaders X-Forwarded-Proto X-Forwarded-Host X-Forwarded-Port
+</Location>
+"""
+
+    def test_client_supplied_left_elements_are_ignored(self, httpd):
+        env = httpd.get("/env", headers={"X-Forwarded-Proto": "https, http",
+                                         "X-Forwarded-Host": "evil.example, good.example",
+                                         "X-Forwarded-Port": "8443, 8080"}).json()
+        assert env["wsgi.url_scheme"] == "http"
+        assert env["HTTP_HOST"] == "good.example"
+        assert env["SERVER_PORT"] == "8080"
