@@ -3,7 +3,8 @@
  * The wrapper reads with filelike.read(block_size) until it returns an empty chunk, and its
  * close() calls filelike.close() if it has one, so the server's usual close() call closes it.
  */
-#include "si_request.h"
+#include "si_file_wrapper.h"
+#include "si_module.h"
 
 typedef struct {
     PyObject_HEAD

@@ -3,6 +3,10 @@
 #include "si_extpath.h"
 #include "si_app.h"
 #include "si_shared.h"
+#include "si_input.h"
+#include "si_errors.h"
+#include "si_response.h"
+#include "si_file_wrapper.h"
 
 static int module_exec(PyObject *module)
 {

@@ -88,10 +88,4 @@ PyObject *si_module_init(void);
 /* Imports _subinterp in the current interpreter; returns a new reference and its state. */
 PyObject *si_module_import(si_module_state **state);
 
-/* Type specs and helpers implemented by the files that own each type. */
-extern PyType_Spec si_input_spec;
-extern PyType_Spec si_errors_spec;
-extern PyType_Spec si_start_response_spec;
-extern PyType_Spec si_file_wrapper_spec;
-
 #endif

@@ -4,6 +4,8 @@
 
 #include "si_request.h"
 
+/* Its type, made per interpreter by si_module.c. */
+extern PyType_Spec si_start_response_spec;
 PyObject *si_start_response_new(si_request *req);
 void si_start_response_detach(PyObject *start_response);
 int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush);
