@@ -150,6 +150,8 @@ class TestConsumerThread:
     One worker thread: a retired interpreter also waits for every worker thread that last ran
     in it to run elsewhere (docs/reliability.md), which one thread always does."""
     HTTPD_OPTIONS = {"threads": 1}
+    # With one worker thread, a second connection arriving while it is busy makes the MPM say so.
+    EXPECTED_LOG = [r"AH00484: server reached MaxRequestWorkers"]
     CONFIG = DIRECTORY + """
 SubinterpPool jobs interpreters=2 max-requests=6
 SubinterpScriptAlias /c {apps}/shared_consumer.py pool=jobs
