@@ -32,7 +32,7 @@ typedef struct {
 } si_maint;
 
 static si_maint *maint;                 /* one per child; C data only */
-/* Delivery threads use maint only through this gate, which outlives the child's pool. */
+/* Delivery threads use maint only through this gate, which outlives the child's memory pool. */
 static pthread_mutex_t delivery_gate = PTHREAD_MUTEX_INITIALIZER;
 static int maint_gone;
 
@@ -102,8 +102,8 @@ static void *deliver(void *data)
     PyThreadState *fresh = PyThreadState_New(inst->registry.interp);
     if (fresh)
         PyEval_RestoreThread(fresh);
-    /* A C call may have held the GIL past child exit's grace (SI0442): then the child's pool,
-     * and with it maint, the tracked requests and inst's pool, may be gone already. */
+    /* A C call may have held the GIL past child exit's grace (SI0442): then the child's memory pool,
+     * and with it maint, the tracked requests and inst's pool record, may be gone already. */
     si_plock(&delivery_gate);
     if (maint_gone) {
         si_punlock(&delivery_gate);

@@ -242,7 +242,7 @@ static int end_pool(si_pool *pool, apr_time_t grace_until)
     return abandoned;
 }
 
-/* Runs when the child's pool is destroyed: the MPM has joined the worker threads, and the
+/* Runs when the child's memory pool is destroyed: the MPM has joined the worker threads, and the
  * maintenance thread's pre-cleanup has joined it, so no other thread of ours touches Python.
  * App threads may: an interpreter they still run in is left alone, and then so is Python's
  * finalization, which would end it (and abort) or join them without a bound; the process is

@@ -2,7 +2,7 @@
  *
  * The parent never initializes Python.  Each child initializes it (isolated PyConfig, no signal
  * handlers), creates every pool's interpreters and imports their apps before serving.  When the
- * child's pool is destroyed (after the MPM joined its worker threads) every thread state is
+ * child's memory pool is destroyed (after the MPM joined its worker threads) every thread state is
  * deleted, every sub-interpreter ended, then Python finalized.
  */
 #ifndef SI_RUNTIME_H
@@ -17,7 +17,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s);
 struct si_pool_spec;
 int si_runtime_probe(apr_pool_t *p, server_rec *s, struct si_pool_spec *spec, int report_fd);
 
-/* The child's pool made from conf, or NULL when Python does not run here (failed to start, or
+/* This child's running pool for spec, or NULL when Python does not run here (failed to start, or
  * stopped at child exit). */
 struct si_pool *si_runtime_pool(const struct si_pool_spec *spec);
 

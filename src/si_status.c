@@ -26,7 +26,7 @@ typedef struct {
     slot_snapshot *slots;
     int retired;
     apr_uint64_t rejected;
-    si_store_stats shared;          /* mod_subinterp.shared of this child's pool */
+    si_store_stats shared;          /* the pool's mod_subinterp.shared, in this child */
 } pool_snapshot;
 
 /* The shared cache's figures, for each format: name, kind, help, field. */
@@ -139,7 +139,7 @@ static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
     return pool->spec->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
 }
 
-/* Allocates from the page's request pool: the child's pool is never allocated from by request
+/* Allocates from the page's request memory pool: the child's memory pool is never allocated from by request
  * threads (two renders at once, or the maintenance thread, would corrupt it). */
 static const char *vhost_of(apr_pool_t *p, si_pool *pool)
 {
