@@ -139,8 +139,8 @@ static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
     return pool->spec->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
 }
 
-/* Allocates from the page's request memory pool: the child's memory pool is never allocated from by request
- * threads (two renders at once, or the maintenance thread, would corrupt it). */
+/* Allocates from the page's request memory pool: request threads never allocate from the
+ * child's memory pool (two renders at once, or the maintenance thread, would corrupt it). */
 static const char *vhost_of(apr_pool_t *p, si_pool *pool)
 {
     server_rec *s = pool->spec->server;
