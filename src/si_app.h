@@ -39,7 +39,8 @@ PyObject *si_app_load_file(PyObject *file_loader, const char *path, const char *
                            apr_time_t mtime);
 
 /* Logs why mount's app failed to load in interpreter `index` of its pool and clears the
- * exception (allocating from p); returns the reason in one line (the exception's last line): SI0303 (once per pool, from interpreter 0) when a C extension refused to load in a
+ * exception (allocating from p); returns the reason in one line (the exception's last line).
+ * SI0303 (once per pool, from interpreter 0) when a C extension refused to load in a
  * sub-interpreter, with the fix; SI0301 with the traceback otherwise.  r may be NULL. */
 const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r,
                                     si_mount_conf *mount, int index);

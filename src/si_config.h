@@ -1,8 +1,9 @@
 /* si_config.h — configuration: directives, per-server and per-directory records, validation.
  *
  * Pools and mounts are parsed in the parent and never touch Python.  A pool belongs to the
- * server_rec (main server or virtual host) that declares it; mounts are inherited by virtual hosts
- * the way mod_alias inherits aliases, and keep pointing at the pool of the server that declared them.
+ * server_rec (main server or virtual host) that declares it; mounts are inherited by virtual
+ * hosts the way mod_alias inherits aliases, and keep pointing at the pool of the server that
+ * declared them.
  */
 #ifndef SI_CONFIG_H
 #define SI_CONFIG_H

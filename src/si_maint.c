@@ -102,8 +102,8 @@ static void *deliver(void *data)
     PyThreadState *fresh = PyThreadState_New(inst->registry.interp);
     if (fresh)
         PyEval_RestoreThread(fresh);
-    /* A C call may have held the GIL past child exit's grace (SI0442): then the child's memory pool,
-     * and with it maint, the tracked requests and inst's pool record, may be gone already. */
+    /* A C call may have held the GIL past child exit's grace (SI0442): then the child's memory
+     * pool, and with it maint, the tracked requests and inst's pool record, may be gone. */
     si_plock(&delivery_gate);
     if (maint_gone) {
         si_punlock(&delivery_gate);

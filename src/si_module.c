@@ -25,7 +25,8 @@ static int module_exec(PyObject *module)
         "_subinterp.RequestTimeout", "The request ran past its pool's request-timeout.",
         PyExc_BaseException, NULL);
     if (!st->request_timeout_type
-        || PyModule_AddObjectRef(module, "RequestTimeout", (PyObject *)st->request_timeout_type) < 0)
+        || PyModule_AddObjectRef(module, "RequestTimeout",
+                                 (PyObject *)st->request_timeout_type) < 0)
         return -1;
 
 #define SI_INTERN_KEY(field, text) \

@@ -34,7 +34,8 @@ typedef struct si_instance {
     int active;                     /* requests pinned to it; pool->lock */
     int retired;                    /* replaced in its slot; ends once drained and reaped */
     int ended;
-    int pins;                       /* helpers that will attach to it (timeout delivery); pool->lock */
+    int pins;                       /* helpers that will attach to it (timeout delivery);
+                                     * pool->lock */
     apr_time_t parked_since;        /* retired and drained, but app threads still run in it */
     int park_logged, exit_funcs_run;
     /* Python objects owned by this interpreter (never touched from another one) */
@@ -106,8 +107,8 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
  * so such an instance is not ended: first its atexit callbacks run (libraries stop their
  * threads there), then it stays parked until its threads end (SI0213).
  * Returns SI_ENDED, SI_NOT_YET (try again later), or at child exit SI_ABANDONED: app threads
- * still ran at grace_until (one deadline for the whole exit), so the interpreter was left as it is (SI0214) and Python
- * must not be finalized.  Called with nothing attached. */
+ * still ran at grace_until (one deadline for the whole exit), so the interpreter was left as it
+ * is (SI0214) and Python must not be finalized.  Called with nothing attached. */
 typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
 si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
 

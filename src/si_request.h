@@ -5,8 +5,8 @@
  * they are detached, so an app that keeps one gets an exception, not a dangling pointer.
  *
  * App threads may use those objects while the request runs.  Whatever touches Apache's side of
- * the request (r, its memory pool and tables, the connection's bucket allocator, the filters) does so
- * inside the request's I/O guard (si_request_io_begin/end): one thread at a time, never after the
+ * the request (r, its memory pool and tables, the connection's bucket allocator, the filters)
+ * does so inside the request's I/O guard (si_request_io_begin/end): one thread at a time, never after the
  * request ended, and the request does not end while a thread is inside or waiting.
  */
 #ifndef SI_REQUEST_H

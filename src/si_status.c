@@ -209,7 +209,8 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
         ap_rputs("}, \"shared_cache\": {", r);
         const char *sep = "";
 #define SI_SHARED_JSON(field, kind, help)                                                    \
-        ap_rprintf(r, "%s\"" #field "\": %" APR_UINT64_T_FMT, sep, (apr_uint64_t)ps->shared.field); \
+        ap_rprintf(r, "%s\"" #field "\": %" APR_UINT64_T_FMT, sep,                           \
+                   (apr_uint64_t)ps->shared.field);                                          \
         sep = ", ";
         SI_SHARED_STATS(SI_SHARED_JSON)
 #undef SI_SHARED_JSON
