@@ -6,8 +6,8 @@
  *
  * App threads may use those objects while the request runs.  Whatever touches Apache's side of
  * the request (r, its memory pool and tables, the connection's bucket allocator, the filters)
- * does so inside the request's I/O guard (si_request_io_begin/end): one thread at a time, never after the
- * request ended, and the request does not end while a thread is inside or waiting.
+ * does so inside the request's I/O guard (si_request_io_begin/end): one thread at a time, never
+ * after the request ended, and the request does not end while a thread is inside or waiting.
  */
 #ifndef SI_REQUEST_H
 #define SI_REQUEST_H

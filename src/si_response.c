@@ -428,7 +428,8 @@ int si_response_send_file(si_request *req, PyObject *file_wrapper)
 
     /* Apache reads its own duplicate of the descriptor, closed with the request's memory pool:
      * no bucket depends on the app's, which close() may close, even where another thread sends
-     * the file later (mod_http2).  The FLUSH still sends every byte before close() (PEP 3333 order). */
+     * the file later (mod_http2).  The FLUSH still sends every byte before close() (PEP 3333
+     * order). */
     apr_file_t *app_file = NULL, *file = NULL;
     apr_os_file_t os_fd = fd;
     if (count > 0) {
