@@ -1,7 +1,9 @@
 """mod_subinterp against its peers on this machine (`make bench`).
 
 Every contender serves tests/bench/combined.py with the same Python, listens on loopback, gets a
-warm-up, then wrk for a fixed time per workload.  Repeats are interleaved (A B C ... A B C) and
+warm-up, then wrk for a fixed time per workload.  The HTTP/2 section runs the Apache contenders
+again with mod_http2 (h2c, prior knowledge) under h2load: mod_http2 runs requests on worker
+threads of its own.  Repeats are interleaved (A B C ... A B C) and
 medians reported, with ratios against mod_subinterp (gil=own, one interpreter per core).  Writes
 build/bench/results.json, docs/performance.md and docs/performance.png.
 """
@@ -43,6 +45,9 @@ WORKLOADS = {
     "post": ("/post", os.path.join(HERE, "post.lua")),
     "flask": ("/json", None),
 }
+# h2load: 4 connections of 4 concurrent streams each, as many requests in flight as wrk's 16.
+H2_WORKLOADS = {"h2-hello": "/hello", "h2-flask": "/json"}
+H2_CONNECTIONS, H2_STREAMS = 4, 4
 
 
 def free_port():
@@ -83,16 +88,20 @@ def peak_rss_kb(pids):
 class Server:
     """A contender: start() returns once it answers; workers() lists the processes that serve."""
 
-    def __init__(self, name, kind, param=None):
-        self.name, self.kind, self.param = name, kind, param
+    def __init__(self, name, kind, param=None, h2=False):
+        self.name, self.kind, self.param, self.h2 = name, kind, param, h2
         self.proc = None
+        self.pool_options = ""      # more SubinterpPool options (profile.py experiments)
+        self.threads = THREADS      # Apache's ThreadsPerChild
+        self.only = None            # the workloads it runs, if not all (keeps make bench short)
 
     def apache_body(self, root):
         d = '<Directory "%s">\n    Require all granted\n</Directory>\n' % HERE
         if self.kind == "subinterp":
             gil, n = self.param
-            return d + ("SubinterpPool bench interpreters=%d gil=%s virtualenv=%s\n"
-                        "SubinterpScriptAlias / %s pool=bench\n" % (n, gil, VENV, APP))
+            return d + ("SubinterpPool bench interpreters=%d gil=%s virtualenv=%s %s\n"
+                        "SubinterpScriptAlias / %s pool=bench\n" % (n, gil, VENV,
+                                                                    self.pool_options, APP))
         if self.kind == "mod_wsgi":
             config = subprocess.run([os.path.join(VENV, "bin", "mod_wsgi-express"),
                                      "module-config"], capture_output=True, text=True,
@@ -117,9 +126,12 @@ class Server:
         if self.kind in APACHE_KINDS:
             os.makedirs(os.path.join(self.root, "htdocs"))
             body = self.apache_body(self.root)
+            if self.h2:
+                body = ("LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so\n"
+                        "Protocols h2c http/1.1\n") + body
             conf = httpd_conf.write(self.root, self.port,
                                     MODULE if self.kind == "subinterp" else None, body,
-                                    threads=THREADS)
+                                    threads=self.threads)
             cmd = ["/usr/sbin/apache2", "-f", conf, "-DFOREGROUND"]
         elif self.kind == "gunicorn":
             worker_class, workers = self.param if isinstance(self.param, tuple) \
@@ -195,6 +207,33 @@ def wrk(url, seconds, script=None):
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
+def h2load(url, seconds):
+    cmd = ["h2load", "-c%d" % H2_CONNECTIONS, "-m%d" % H2_STREAMS, "-t2", "-D%d" % seconds,
+           "--warm-up-time=1", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    mean = re.search(r"^time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    # h2load gives no percentiles: the mean request time stands in for p50, p99 stays empty.
+    return {"rps": rps,
+            "p50_ms": float(mean.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[mean.group(2)]
+            if mean else None, "p99_ms": None,
+            "non2xx": sum(int(x) for x in codes.groups()[1:]) + sum(
+                int(x) for x in failed.groups()) if codes and failed else 0,
+            "socket_errors": ""}
+
+
+def h2_contenders(selected):
+    """The Apache contenders that matter over HTTP/2: ours at one interpreter per core, mod_wsgi,
+    and the C handler's ceiling."""
+    out = [Server("mod_subinterp own x%d" % CORES, "subinterp", ("own", CORES), h2=True),
+           Server("mod_wsgi embedded", "mod_wsgi", "embedded", h2=True),
+           Server("mod_wsgi per-interpreter GIL", "mod_wsgi", "per-interpreter-gil", h2=True),
+           Server("C handler (ceiling)", "ceiling", h2=True)]
+    return [c for c in out if not selected or any(s in c.name for s in selected)]
+
+
 def contenders(selected):
     out = [Server("mod_subinterp own x%d" % n, "subinterp", ("own", n))
            for n in range(1, CORES + 1)]
@@ -208,6 +247,14 @@ def contenders(selected):
         Server("apache static file", "static"),
         Server("C handler (ceiling)", "ceiling"),
     ]
+    # The same pool with ThreadsPerChild at 2 per interpreter: what docs/hot-path.md found
+    # for CPU-bound apps (fewer GIL handoffs and thread migrations per request).
+    tuned = Server("mod_subinterp own x%d, %d threads" % (CORES, 2 * CORES), "subinterp",
+                   ("own", CORES))
+    tuned.threads, tuned.only = 2 * CORES, ("hello", "cpu", "mixed", "flask")
+    out.insert(CORES, tuned)
+    for scaling in out[:CORES - 1]:
+        scaling.only = ("hello", "cpu")   # the chart's points below one interpreter per core
     return [c for c in out if not selected or any(s in c.name for s in selected)]
 
 
@@ -242,19 +289,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per run")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(list(WORKLOADS) + list(H2_WORKLOADS)))
     parser.add_argument("--only", default="", help="comma-separated contender name parts")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     args = parser.parse_args()
-    workloads = [w for w in args.workloads.split(",") if w]
-    servers = contenders([s for s in args.only.split(",") if s])
+    began = time.monotonic()
+    workloads = [w for w in args.workloads.split(",") if w in WORKLOADS]
+    h2_workloads = [w for w in args.workloads.split(",") if w in H2_WORKLOADS]
+    selected = [s for s in args.only.split(",") if s]
+    servers = contenders(selected) if workloads else []
+    h2_servers = h2_contenders(selected) if h2_workloads else []
     runs = {}          # (contender, workload) -> [result, ...]
     rss = {}
     for repeat in range(args.repeats):
         for server in servers:
             server.start()
             try:
-                for workload in workloads if server.kind not in HELLO_ONLY else ["hello"]:
+                mine = ["hello"] if server.kind in HELLO_ONLY else server.only or workloads
+                for workload in [w for w in workloads if w in mine]:
                     path, script = WORKLOADS[workload]
                     wrk(server.url(path), 1, script)        # warm-up
                     result = wrk(server.url(path), args.duration, script)
@@ -266,6 +318,18 @@ def main():
                 rss[server.name] = max(rss.get(server.name, 0), peak_rss_kb(server.workers()))
             finally:
                 server.stop()
+        for server in h2_servers:
+            server.start()
+            try:
+                for workload in h2_workloads if server.kind not in HELLO_ONLY else ["h2-hello"]:
+                    result = h2load(server.url(H2_WORKLOADS[workload]), args.duration)
+                    runs.setdefault((server.name, workload), []).append(result)
+                    print("%-32s %-8s %10.1f req/s  mean %6.2f ms %s" % (
+                        server.name, workload, result["rps"], result["p50_ms"] or 0,
+                        "non-2xx/failed %d" % result["non2xx"] if result["non2xx"] else ""),
+                        flush=True)
+            finally:
+                server.stop()
     startup = startup_times(args.repeats)
     memory8 = memory_comparison(min(args.duration, 3))
     results = {
@@ -274,18 +338,22 @@ def main():
         "python": sys.version.split()[0],
         "command": "make bench BENCH_ARGS='%s'" % " ".join(sys.argv[1:]),
         "duration": args.duration, "repeats": args.repeats,
-        "medians": {"%s|%s" % k: {m: statistics.median(r[m] for r in v if r[m] is not None)
+        "medians": {"%s|%s" % k: {m: statistics.median([r[m] for r in v if r[m] is not None]
+                                                        or [0]) or None
                                   for m in ("rps", "p50_ms", "p99_ms")}
                     | {"non2xx": sum(r["non2xx"] for r in v)} for k, v in runs.items()},
         "peak_rss_kb": rss,
         "startup_seconds": startup,
         "peak_rss_kb_8": memory8,
+        "minutes": round((time.monotonic() - began) / 60, 1),
+        "h2_shape": "%d connections x %d streams" % (H2_CONNECTIONS, H2_STREAMS),
     }
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     import report
-    report.write(results, [s.name for s in servers], workloads)
+    report.write(results, [s.name for s in servers], workloads,
+                 [s.name for s in h2_servers], h2_workloads)
 
 
 if __name__ == "__main__":
