@@ -81,6 +81,7 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
         return x / y if x and y else None
 
     sync, granian = "gunicorn sync x%d" % cores, "granian wsgi x%d" % cores
+    tuned = "mod_subinterp own x%d, %d threads" % (cores, 2 * cores)
     targets = [
         ("CPU-bound: own x%d >= 1.9x gil=shared" % cores,
          ratio(ref, "mod_subinterp shared", "cpu"), 1.9),
@@ -94,6 +95,10 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
          ratio(ref, "C handler (ceiling)", "hello"), 0.92),
         ("Flask: >= 0.9x %s" % granian, ratio(ref, granian, "flask"), 0.9),
         ("Flask: >= 1.6x %s" % sync, ratio(ref, sync, "flask"), 1.6),
+        ("Flask, ThreadsPerChild %d (%s): >= 0.9x %s" % (2 * cores, tuned, granian),
+         ratio(tuned, granian, "flask"), 0.9),
+        ("Flask, ThreadsPerChild %d: >= 1.6x %s" % (2 * cores, sync),
+         ratio(tuned, sync, "flask"), 1.6),
         ("HTTP/2 hello-world: >= 2x mod_wsgi embedded",
          ratio(ref, "mod_wsgi embedded", "h2-hello"), 2.0),
         ("HTTP/2 Flask: >= 2x mod_wsgi embedded",
