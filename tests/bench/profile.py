@@ -6,11 +6,13 @@ and a perf profile by shared object and by symbol, for any contender of run.py.
 wrk loads the server as in `make bench` while `perf stat` and `perf record -g` watch its serving
 processes (cpu-clock sampling: works without hardware counters).  Python functions show by name
 when the app enables perf's trampoline (SI_PERF_TRAMPOLINE=1 makes combined.py do so).  Prints a
-summary and leaves perf's reports in --out.
+summary and leaves perf's reports in --out.  Needs perf (Debian: linux-perf); not part of
+`make bench`.
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import threading
 
@@ -82,6 +84,8 @@ def perf_report(data, sort, limit):
 
 
 def main():
+    if not shutil.which("perf"):
+        raise SystemExit("profile.py needs perf (Debian: apt-get install linux-perf)")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workload", default="flask", choices=sorted(run.WORKLOADS))
     parser.add_argument("--contender", default="own", choices=sorted(CONTENDERS))
