@@ -167,6 +167,15 @@ static si_pool_spec *spec_find(si_server_conf *conf, const char *name)
     return NULL;
 }
 
+/* An on|off option value into *out (1 or 0). */
+static const char *parse_on_off(cmd_parms *cmd, const char *key, const char *value, int *out)
+{
+    if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+        return apr_psprintf(cmd->pool, "SI0102: option %s=%s: expected on or off", key, value);
+    *out = strcmp(value, "on") == 0;
+    return NULL;
+}
+
 static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const char *key,
                                      const char *value)
 {
@@ -220,18 +229,19 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const c
         spec->max_requests = (int)n;
     }
     else if (strcmp(key, "preload") == 0) {
-        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
-            return apr_psprintf(cmd->pool, "SI0102: option preload=%s: expected on or off", value);
-        spec->lazy = strcmp(value, "off") == 0;
+        int preload = 1;
+        if ((err = parse_on_off(cmd, key, value, &preload)))
+            return err;
+        spec->lazy = !preload;
     }
     else if (strcmp(key, "cache-size") == 0) {
         return parse_size(cmd, key, value, &spec->cache_size);
     }
     else if (strcmp(key, "daemon-threads") == 0) {
-        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
-            return apr_psprintf(cmd->pool, "SI0102: option daemon-threads=%s: expected on or "
-                                "off", value);
-        spec->daemon_threads = strcmp(value, "on") == 0;
+        return parse_on_off(cmd, key, value, &spec->daemon_threads);
+    }
+    else if (strcmp(key, "cpu-affinity") == 0) {
+        return parse_on_off(cmd, key, value, &spec->cpu_affinity);
     }
     else {
         return apr_psprintf(cmd->pool, "SI0101: unknown option '%s'; SubinterpPool NAME takes "
@@ -267,6 +277,10 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
     if (spec->gil == SI_GIL_MAIN && spec->max_requests)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main cannot be recycled "
                             "(max-requests): the main interpreter cannot be replaced", spec->name);
+    if (spec->cpu_affinity && spec->gil != SI_GIL_OWN)
+        return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: cpu-affinity=on needs gil=own: "
+                            "interpreters that share one GIL would all be pinned for nothing",
+                            spec->name);
     if (spec->gil == SI_GIL_MAIN && spec->interpreters > 1)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main runs in the one main "
                             "interpreter; interpreters=%d is not possible", spec->name,

@@ -41,6 +41,7 @@ typedef struct si_pool_spec {
     apr_size_t cache_size;           /* mod_subinterp.shared.cache's byte limit; 0: no cache */
     int lazy;                        /* preload=off: import apps on first use */
     int daemon_threads;              /* daemon-threads=on (default): gil=own allows them */
+    int cpu_affinity;                /* cpu-affinity=on: a request runs on its slot's CPU */
     int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
                                       * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
@@ -138,6 +139,7 @@ int si_online_cpus(void);
 /* SubinterpPool's options, for its `httpd -L` help and the unknown-option error alike. */
 #define SI_POOL_OPTIONS "[interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] " \
     "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] [request-timeout=SEC] " \
-    "[max-requests=N] [preload=on|off] [daemon-threads=on|off] [cache-size=BYTES[K|M|G]]"
+    "[max-requests=N] [preload=on|off] [daemon-threads=on|off] [cache-size=BYTES[K|M|G]] " \
+    "[cpu-affinity=on|off]"
 
 #endif

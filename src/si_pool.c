@@ -6,6 +6,36 @@
 
 #include <malloc.h>
 
+/* The CPUs this child may run on (taskset, cpusets), in order; how many (0 if unknown). */
+static int allowed_cpus(int *cpus)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            cpus[n++] = cpu;
+    return n;
+}
+
+int si_slot_pin(const si_slot *slot, si_cpu_set *saved)
+{
+    if (slot->cpu < 0
+        || pthread_getaffinity_np(pthread_self(), sizeof(saved->cpus), &saved->cpus) != 0)
+        return 0;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(slot->cpu, &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+}
+
+void si_slot_unpin(const si_cpu_set *saved)
+{
+    /* Fails only if every CPU of the old set went away; the thread then keeps the slot's. */
+    (void)pthread_setaffinity_np(pthread_self(), sizeof(saved->cpus), &saved->cpus);
+}
+
 apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cache_index,
                           si_pool **out)
 {
@@ -23,10 +53,13 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cach
      * (si_store_destroy decides when it can go). */
     if (!(pool->store = si_store_create(spec->cache_size)))
         return APR_ENOMEM;
+    int cpus[CPU_SETSIZE], ncpus = spec->cpu_affinity ? allowed_cpus(cpus) : 0;
     for (int i = 0; i < pool->slot_count; i++) {
         pool->slots[i].pool = pool;
         pool->slots[i].index = i;
         pool->slots[i].cache_index = (*next_cache_index)++;
+        /* By the slot's number in the whole child, so that several pinned pools spread. */
+        pool->slots[i].cpu = ncpus ? cpus[pool->slots[i].cache_index % ncpus] : -1;
     }
     *out = pool;
     return APR_SUCCESS;

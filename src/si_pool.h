@@ -17,6 +17,8 @@
 #include "apr_thread_mutex.h"
 #include "apr_thread_cond.h"
 
+#include <sched.h>
+
 struct si_pool;
 struct si_slot;
 
@@ -63,6 +65,7 @@ typedef struct si_slot {
     apr_uint64_t served_current;    /* by the current instance */
     apr_uint64_t recycles;
     apr_time_t busy_usec;           /* summed request time, for the average */
+    int cpu;                        /* cpu-affinity=on: the CPU its requests run on; -1: any */
 } si_slot;
 
 typedef struct si_pool {
@@ -137,6 +140,17 @@ int si_pool_release(si_pool *pool, si_slot *slot, si_instance *inst, apr_time_t 
  * be reaped (the others are tried again next time).  Only the maintenance thread calls it: it
  * alone unlinks from the retired list.  Called with nothing attached. */
 void si_pool_end_retired(si_pool *pool, server_rec *s);
+
+/* cpu-affinity=on: a request's thread runs on its slot's CPU while it holds the slot, so that
+ * each own-GIL interpreter's objects stay in one core's cache and a GIL handoff stays on one
+ * core (docs/hot-path.md).  si_slot_pin keeps the thread's previous CPU set in *saved and
+ * returns 1 when it pinned; si_slot_unpin restores it.  A CPU that became unavailable (cpuset
+ * changed) is not an error: the request runs unpinned. */
+typedef struct {
+    cpu_set_t cpus;
+} si_cpu_set;
+int si_slot_pin(const si_slot *slot, si_cpu_set *saved);
+void si_slot_unpin(const si_cpu_set *saved);
 
 /* Puts fresh into slot and retires the instance it replaces. */
 void si_pool_swap(si_slot *slot, si_instance *fresh);

@@ -257,10 +257,15 @@ static void release(si_pool *pool, si_slot *slot, si_instance *instance, apr_tim
 static int with_interpreter(si_request *req, int (*body)(si_request *, void *), void *baton,
                             int *result)
 {
+    /* cpu-affinity=on: before the GIL is waited for, so that the wait is on the right core. */
+    si_cpu_set saved;
+    int pinned = si_slot_pin(req->slot, &saved);
     if (!si_tstate_enter(req->slot->cache_index, &req->instance->registry)) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, req->r, "SI0503: pool %s interpreter %d: no "
                       "thread state could be made for this thread", req->slot->pool->name,
                       req->slot->index);
+        if (pinned)
+            si_slot_unpin(&saved);
         return -1;
     }
     req->st = req->instance->st;
@@ -272,6 +277,8 @@ static int with_interpreter(si_request *req, int (*body)(si_request *, void *), 
     si_maint_untrack(req);
     running_here = req->outer;
     si_tstate_leave();
+    if (pinned)
+        si_slot_unpin(&saved);
     return 0;
 }
 

@@ -22,6 +22,9 @@ from harness import GRANT_APPS as DIRECTORY, Httpd, running
     ("SubinterpPool p max-requests=0", r"SI0102: option max-requests=0 is out of range"),
     ("SubinterpPool p request-timeout=0", r"SI0102: option request-timeout=0 is out of range"),
     ("SubinterpPool p preload=maybe", r"SI0102: option preload=maybe: expected on or off"),
+    ("SubinterpPool p cpu-affinity=yes", r"SI0102: option cpu-affinity=yes: expected on or off"),
+    ("SubinterpPool p gil=shared cpu-affinity=on", r"SI0102: SubinterpPool p: cpu-affinity=on "
+                                                   r"needs gil=own"),
     ("SubinterpPool p gil=main max-requests=10", r"SI0102: SubinterpPool p: gil=main cannot be "
                                                  r"recycled"),
     ("SubinterpScriptReloading sometimes", r"SubinterpScriptReloading must be On or Off"),

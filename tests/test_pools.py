@@ -149,3 +149,44 @@ SubinterpScriptAlias /shared {apps}/cpu.py pool=shared
         assert shared < 1.15, "one GIL cannot run two threads' Python at once: %.2f" % shared
         assert max(own) >= 1.3, "own-GIL requests never ran in parallel: %s (shared %.2f)" % (
             ", ".join("%.2f" % x for x in own), shared)
+
+
+class TestCpuAffinity:
+    """cpu-affinity=on: each interpreter's requests run on one CPU of the child's, a different
+    one per interpreter while there are CPUs, and the thread is free again afterwards.  One
+    worker thread, so that the unpinned request runs on the very thread that was pinned."""
+    HTTPD_OPTIONS = {"threads": 1}
+    EXPECTED_LOG = [r"AH00484: server reached MaxRequestWorkers"]
+    CONFIG = DIRECTORY + """
+SubinterpPool pinned interpreters=2 cpu-affinity=on
+SubinterpPool free interpreters=1
+SubinterpScriptAlias /pinned {apps}/whoami.py pool=pinned
+SubinterpScriptAlias /free {apps}/whoami.py pool=free
+<Location /status>
+    SetHandler subinterp-status
+</Location>
+"""
+
+    def test_each_interpreter_runs_on_one_cpu_of_its_own(self, httpd):
+        allowed = sorted(os.sched_getaffinity(0))   # Apache inherits the test's CPU set
+        seen = {}
+        for _ in range(8):
+            a = httpd.get("/pinned").json()
+            seen.setdefault(a["interpreter"], set()).add(tuple(a["cpus"]))
+        assert set(seen) == {0, 1}, seen
+        cpus = {i: s.pop() for i, s in seen.items() if len(s) == 1}
+        assert len(cpus) == 2, "an interpreter ran on more than one CPU set: %s" % seen
+        assert all(len(c) == 1 and c[0] in allowed for c in cpus.values()), cpus
+        if len(allowed) >= 2:
+            assert cpus[0] != cpus[1], cpus
+        status = {p["name"]: p for p in httpd.get("/status?json").json()["pools"]}
+        assert [i.get("cpu") for i in status["pinned"]["interpreters"]] == [cpus[0][0], cpus[1][0]]
+        assert all("cpu" not in i for i in status["free"]["interpreters"])
+
+    def test_the_thread_is_unpinned_when_the_request_ends(self, httpd):
+        allowed = sorted(os.sched_getaffinity(0))
+        pinned = httpd.get("/pinned").json()
+        free = httpd.get("/free").json()
+        assert pinned["thread"] == free["thread"]   # the one worker thread served both
+        assert len(pinned["cpus"]) == 1 and free["cpus"] == allowed
+

@@ -21,6 +21,7 @@ def application(environ, start_response):
         "generation": environ["mod_subinterp.generation"],
         "sys_id": id(sys),
         "thread": threading.get_native_id(),
+        "cpus": sorted(os.sched_getaffinity(0)),
         "loaded_at": LOADED_AT,
         "import_token": IMPORT_TOKEN,
     }

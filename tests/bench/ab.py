@@ -3,6 +3,10 @@ medians and the B/A ratio: how a change to the request path lands with before/af
 from one run.
 
     build/bench-venv/bin/python tests/bench/ab.py BEFORE.so AFTER.so [--workload hello]
+
+A change behind a pool option compares one build with itself:
+
+    ... ab.py .libs/mod_subinterp.so .libs/mod_subinterp.so --after-options cpu-affinity=on
 """
 import argparse
 import os
@@ -19,13 +23,18 @@ def main():
     parser.add_argument("--interpreters", type=int, default=run.CORES)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--before-options", default="", help="more SubinterpPool options")
+    parser.add_argument("--after-options", default="", help="more SubinterpPool options")
     args = parser.parse_args()
     path, script = run.WORKLOADS[args.workload]
     results = {"before": [], "after": []}
     for _ in range(args.rounds):
-        for label, module in (("before", args.before), ("after", args.after)):
+        for label, module, options in (("before", args.before, args.before_options),
+                                       ("after", args.after, args.after_options)):
             run.MODULE = os.path.abspath(module)
-            server = run.Server(label, "subinterp", ("own", args.interpreters)).start()
+            server = run.Server(label, "subinterp", ("own", args.interpreters))
+            server.pool_options = options
+            server.start()
             try:
                 run.wrk(server.url(path), 1, script)
                 rps = run.wrk(server.url(path), args.duration, script)["rps"]

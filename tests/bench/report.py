@@ -82,6 +82,7 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
 
     sync, granian = "gunicorn sync x%d" % cores, "granian wsgi x%d" % cores
     tuned = "mod_subinterp own x%d, %d threads" % (cores, 2 * cores)
+    pinned = "mod_subinterp own x%d, cpu-affinity=on" % cores
     targets = [
         ("CPU-bound: own x%d >= 1.9x gil=shared" % cores,
          ratio(ref, "mod_subinterp shared", "cpu"), 1.9),
@@ -99,6 +100,9 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
          ratio(tuned, granian, "flask"), 0.9),
         ("Flask, ThreadsPerChild %d: >= 1.6x %s" % (2 * cores, sync),
          ratio(tuned, sync, "flask"), 1.6),
+        ("Flask, cpu-affinity=on (%s): >= 0.9x %s" % (pinned, granian),
+         ratio(pinned, granian, "flask"), 0.9),
+        ("Flask, cpu-affinity=on: >= 1.6x %s" % sync, ratio(pinned, sync, "flask"), 1.6),
         ("HTTP/2 hello-world: >= 2x mod_wsgi embedded",
          ratio(ref, "mod_wsgi embedded", "h2-hello"), 2.0),
         ("HTTP/2 Flask: >= 2x mod_wsgi embedded",

@@ -253,6 +253,11 @@ def contenders(selected):
                    ("own", CORES))
     tuned.threads, tuned.only = 2 * CORES, ("hello", "cpu", "mixed", "flask")
     out.insert(CORES, tuned)
+    # The same pool with each interpreter's requests pinned to a CPU of its own.
+    pinned = Server("mod_subinterp own x%d, cpu-affinity=on" % CORES, "subinterp",
+                    ("own", CORES))
+    pinned.pool_options, pinned.only = "cpu-affinity=on", ("hello", "cpu", "mixed", "flask")
+    out.insert(CORES + 1, pinned)
     for scaling in out[:CORES - 1]:
         scaling.only = ("hello", "cpu")   # the chart's points below one interpreter per core
     return [c for c in out if not selected or any(s in c.name for s in selected)]
