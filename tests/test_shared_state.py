@@ -155,6 +155,8 @@ class TestConsumerThread:
     CONFIG = DIRECTORY + """
 SubinterpPool jobs interpreters=2 max-requests=6
 SubinterpScriptAlias /c {apps}/shared_consumer.py pool=jobs
+SubinterpPool other interpreters=1
+SubinterpScriptAlias /h {apps}/hello.py pool=other
 <Location /status>
     SetHandler subinterp-status
 </Location>
@@ -166,7 +168,10 @@ SubinterpScriptAlias /c {apps}/shared_consumer.py pool=jobs
         assert eventually(lambda: httpd.get("/c/").json()["consumed"], 12) == 12
 
         def retired():
-            httpd.get("/c/")
+            # Moves the worker thread's binding off a retired interpreter (it cannot be ended
+            # while some thread's last activation was in it) without a request to "jobs": each
+            # of those would count towards max-requests and retire the next generation.
+            httpd.get("/h")
             return httpd.get("/status?json").json()["pools"][0]["retired"]
         def recycled():
             status = httpd.get("/status?json").json()["pools"][0]
