@@ -93,7 +93,8 @@ class Server:
         self.proc = None
         self.pool_options = ""      # more SubinterpPool options (profile.py experiments)
         self.threads = THREADS      # Apache's ThreadsPerChild
-        self.only = None            # the workloads it runs, if not all (keeps make bench short)
+        # The workloads it runs, if not all (keeps make bench short).
+        self.only = ("hello", "h2-hello") if kind in HELLO_ONLY else None
 
     def apache_body(self, root):
         d = '<Directory "%s">\n    Require all granted\n</Directory>\n' % HERE
@@ -224,6 +225,16 @@ def h2load(url, seconds):
             "socket_errors": ""}
 
 
+def measure(server, workload, seconds):
+    """One run of workload against a started server: wrk after a warm-up, or h2load (which
+    warms up itself)."""
+    if workload in H2_WORKLOADS:
+        return h2load(server.url(H2_WORKLOADS[workload]), seconds)
+    path, script = WORKLOADS[workload]
+    wrk(server.url(path), 1, script)
+    return wrk(server.url(path), seconds, script)
+
+
 def h2_contenders(selected):
     """The Apache contenders that matter over HTTP/2: ours at one interpreter per core, mod_wsgi,
     and the C handler's ceiling."""
@@ -307,32 +318,23 @@ def main():
     runs = {}          # (contender, workload) -> [result, ...]
     rss = {}
     for repeat in range(args.repeats):
-        for server in servers:
+        for server in servers + h2_servers:
             server.start()
             try:
-                mine = ["hello"] if server.kind in HELLO_ONLY else server.only or workloads
-                for workload in [w for w in workloads if w in mine]:
-                    path, script = WORKLOADS[workload]
-                    wrk(server.url(path), 1, script)        # warm-up
-                    result = wrk(server.url(path), args.duration, script)
+                for workload in [w for w in (h2_workloads if server.h2 else workloads)
+                                 if not server.only or w in server.only]:
+                    result = measure(server, workload, args.duration)
                     runs.setdefault((server.name, workload), []).append(result)
-                    print("%-32s %-7s %10.1f req/s  p50 %6.2f ms  p99 %7.2f ms %s" % (
+                    # h2load gives no percentiles: its mean request time stands in for p50
+                    p99 = result["p99_ms"]
+                    print("%-32s %-8s %10.1f req/s  p50 %6.2f ms  p99 %s ms %s" % (
                         server.name, workload, result["rps"], result["p50_ms"] or 0,
-                        result["p99_ms"] or 0, "non-2xx %d" % result["non2xx"]
-                        if result["non2xx"] else ""), flush=True)
-                rss[server.name] = max(rss.get(server.name, 0), peak_rss_kb(server.workers()))
-            finally:
-                server.stop()
-        for server in h2_servers:
-            server.start()
-            try:
-                for workload in h2_workloads if server.kind not in HELLO_ONLY else ["h2-hello"]:
-                    result = h2load(server.url(H2_WORKLOADS[workload]), args.duration)
-                    runs.setdefault((server.name, workload), []).append(result)
-                    print("%-32s %-8s %10.1f req/s  mean %6.2f ms %s" % (
-                        server.name, workload, result["rps"], result["p50_ms"] or 0,
-                        "non-2xx/failed %d" % result["non2xx"] if result["non2xx"] else ""),
+                        "%7.2f" % p99 if p99 is not None else "      -",
+                        "non-2xx or failed %d" % result["non2xx"] if result["non2xx"] else ""),
                         flush=True)
+                if not server.h2:
+                    rss[server.name] = max(rss.get(server.name, 0),
+                                           peak_rss_kb(server.workers()))
             finally:
                 server.stop()
     startup = startup_times(args.repeats)
