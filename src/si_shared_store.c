@@ -759,6 +759,13 @@ static si_store_status lock_queue(si_queue *q, int wait)
     return SI_STORE_OK;
 }
 
+/* Undoes lock_queue. */
+static void unlock_queue(si_queue *q)
+{
+    must(pthread_mutex_unlock(&q->lock));
+    leave(q->store);
+}
+
 /* With q locked: waits on cond while q is full (for_room) or empty, until `until` (0: not at
  * all) or the store closes. */
 static void wait_for_turn(si_queue *q, int for_room, int64_t until)
@@ -791,8 +798,7 @@ si_store_status si_queue_put(si_queue *q, si_item *item, int wait, int64_t until
         must(pthread_cond_signal(&q->not_empty));
         status = SI_STORE_OK;
     }
-    must(pthread_mutex_unlock(&q->lock));
-    leave(store);
+    unlock_queue(q);
     return status;
 }
 
@@ -815,8 +821,7 @@ si_store_status si_queue_get(si_queue *q, int wait, int64_t until, si_item **out
         must(pthread_cond_signal(&q->not_full));
         status = SI_STORE_OK;
     }
-    must(pthread_mutex_unlock(&q->lock));
-    leave(store);
+    unlock_queue(q);
     return status;
 }
 
