@@ -147,8 +147,9 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
     }
 }
 
-/* A set-up step that only fails when the process is out of memory or mutexes: the instance
- * then serves nothing (every mount answers 500), and the log says which step. */
+/* A set-up step failed (out of memory or mutexes, or the Python exception `step` describes):
+ * the instance then serves nothing (every mount and file answers 500, and it never counts as
+ * ready), and the log says which step. */
 static void set_up_failed(si_instance *inst, const char *step, apr_status_t rv)
 {
     si_pool_spec *spec = inst->slot->pool->spec;
@@ -170,9 +171,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(spec->name))
         || si_app_prepare_interpreter(inst->module, inst->st, spec) < 0
         || si_app_prepare_path(ptemp, global_path, spec) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0203: pool %s interpreter %d: "
-                     "set-up failed: %s", spec->name, slot->index, si_exception_text(ptemp));
-        inst->apps_failed = spec->mounts->nelts;
+        set_up_failed(inst, si_exception_text(ptemp), 0);
         return;
     }
     /* One more than needed, so that a pool serving only files still gets an array. */
@@ -186,9 +185,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         return;
     }
     if (spec->serves_files && !(inst->file_loader = si_app_file_loader())) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0203: pool %s interpreter %d: "
-                     "set-up failed: %s", spec->name, slot->index, si_exception_text(ptemp));
-        inst->apps_failed = spec->mounts->nelts + 1;
+        set_up_failed(inst, si_exception_text(ptemp), 0);
         return;
     }
     apr_status_t rv;
