@@ -4,6 +4,7 @@ import concurrent.futures
 import os
 import time
 
+import pytest
 import requests
 
 from harness import GRANT_APPS as DIRECTORY
@@ -189,4 +190,30 @@ SubinterpScriptAlias /free {apps}/whoami.py pool=free
         free = httpd.get("/free").json()
         assert pinned["thread"] == free["thread"]   # the one worker thread served both
         assert len(pinned["cpus"]) == 1 and free["cpus"] == allowed
+
+
+class TestCpuAffinityWithANestedRequest:
+    """An ErrorDocument Apache nests inside a pinned request (while it reads its body) takes the
+    other interpreter, whose CPU it pins; the outer request must get its own pin back."""
+    HTTPD_OPTIONS = {"threads": 1}
+    EXPECTED_LOG = [r"AH00484: server reached MaxRequestWorkers"]
+    CONFIG = DIRECTORY + """
+SubinterpPool pinned interpreters=2 cpu-affinity=on
+SubinterpScriptAlias / {apps}/hardening.py pool=pinned
+LimitRequestBody 100
+ErrorDocument 413 /err
+"""
+
+    def test_the_outer_request_is_pinned_again_after_the_nested_one(self, httpd):
+        if len(os.sched_getaffinity(0)) < 2:
+            pytest.skip("needs two CPUs for the two interpreters to differ")
+        body = b"a" * 500
+        request = (b"POST /pinned-upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                   b"Connection: close\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        reply = httpd.raw(request)
+        assert reply.startswith(b"HTTP/1.1 413") and b"error document for 413" in reply, reply
+        outer = httpd.expect_log(r"pinned-upload: cpus before \[(\d+)\] after \[(\d+)\]")
+        nested = httpd.expect_log(r"err: interpreter \d cpus \[(\d+)\]")
+        assert nested.group(1) != outer.group(1), "the nested request ran on the outer's CPU"
+        assert outer.group(2) == outer.group(1), "the outer request lost its pin"
 

@@ -2,6 +2,8 @@
 
 /upload          reads the whole body (the nested-request repro: LimitRequestBody + ErrorDocument)
 /err             the ErrorDocument: says which error it stands for
+/pinned-upload   /upload, printing the thread's CPU set before and after the read (a nested
+                 ErrorDocument may run during it)
 /handoff         hands wsgi.input, write() and wsgi.errors to a thread and answers 202 at once;
                  the thread keeps using them after the request ended
 /handoff-result  what that thread saw (JSON)
@@ -88,8 +90,19 @@ def application(environ, start_response):
         body = environ["wsgi.input"].read()
         start_response("200 OK", plain)
         return [b"read %d bytes" % len(body)]
+    if path == "/pinned-upload":
+        before = sorted(os.sched_getaffinity(0))
+        try:
+            body = environ["wsgi.input"].read()
+        finally:
+            print("pinned-upload: cpus before %s after %s" % (before,
+                                                              sorted(os.sched_getaffinity(0))))
+        start_response("200 OK", plain)
+        return [b"read %d bytes" % len(body)]
     if path == "/err":
         status = environ.get("REDIRECT_STATUS", "500")
+        print("err: interpreter %s cpus %s" % (environ["mod_subinterp.interpreter"],
+                                               sorted(os.sched_getaffinity(0))))
         start_response("%s Error" % status, plain)
         return [b"error document for %s" % status.encode()]
     if path == "/handoff":
