@@ -85,6 +85,18 @@ int si_maint_timed_out(si_request *req)
            && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
 }
 
+int si_maint_overdue(si_request *req)
+{
+    return req->deadline.signalled;
+}
+
+void si_maint_raise_timeout(si_request *req)
+{
+    PyThreadState_SetAsyncExc(req->thread_ident, NULL);
+    PyErr_SetString((PyObject *)req->st->request_timeout_type, "request-timeout reached "
+                    "while waiting for an application thread's I/O on this request");
+}
+
 typedef struct {
     si_instance *inst;                  /* pinned until we are done */
     apr_uint64_t serial;
@@ -207,17 +219,57 @@ static si_instance *build(si_slot *slot)
     return fresh;
 }
 
+/* A fresh instance that will never serve: ended now, or (app threads its imports started still
+ * run, its ending blocks) kept on the pool's retired list, so that it is tried again, counted on
+ * the status page and handled at child exit like any other. */
+static void discard(si_pool *pool, si_instance *fresh)
+{
+    if (si_instance_end(fresh, 1, apr_time_now() + apr_time_from_sec(1)) != SI_ENDED)
+        si_pool_retire(pool, fresh);
+}
+
+#define SI_RECYCLE_BACKOFF_MAX apr_time_from_sec(300)
+
+/* max-requests reached, but the replacement did not load every app (an extension that loads in
+ * one interpreter per process, a script broken since): the current instance keeps serving, and
+ * the next try waits 10 s, doubling up to 5 min. */
+static void replacement_failed(si_pool *pool, si_slot *slot, si_instance *fresh)
+{
+    apr_time_t wait = apr_time_from_sec(10);
+    for (int i = 0; i < slot->recycle_failures && wait < SI_RECYCLE_BACKOFF_MAX; i++)
+        wait *= 2;
+    if (wait > SI_RECYCLE_BACKOFF_MAX)
+        wait = SI_RECYCLE_BACKOFF_MAX;
+    slot->recycle_failures++;
+    slot->recycle_retry_at = apr_time_now() + wait;
+    const char *why = "";
+    for (int i = 0; fresh->why && i < pool->spec->mounts->nelts && !*why; i++)
+        why = fresh->why[i] ? fresh->why[i] : "";
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, pool->spec->server, "SI0219: pool %s interpreter %d: "
+                 "its replacement after max-requests=%d did not load every app (%s; SI0301 "
+                 "above); the current interpreter keeps serving, next try in %d s",
+                 pool->name, slot->index, pool->spec->max_requests, *why ? why : "set-up failed",
+                 (int)apr_time_sec(wait));
+    discard(pool, fresh);
+}
+
 static void recycle(si_pool *pool)
 {
     int max_requests = pool->spec->max_requests;
     for (int i = 0; max_requests && i < pool->slot_count; i++) {
         si_slot *slot = &pool->slots[i];
-        if (!slot->current || slot->served_current < (apr_uint64_t)max_requests)
+        if (!slot->current || slot->served_current < (apr_uint64_t)max_requests
+            || apr_time_now() < slot->recycle_retry_at)
             continue;
         apr_time_t started = apr_time_now();
         si_instance *fresh = build(slot);
         if (!fresh)
             continue;   /* logged (SI0202); the old one keeps serving */
+        if (fresh->apps_failed > 0) {
+            replacement_failed(pool, slot, fresh);
+            continue;
+        }
+        slot->recycle_failures = 0;
         si_pool_swap(slot, fresh);
         si_stats_add(pool->spec, SI_STAT_RECYCLES);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, pool->spec->server, "SI0210: pool %s "
@@ -246,8 +298,7 @@ static void reload(si_pool *pool)
         if (ok)
             si_pool_swap(&pool->slots[i], fresh[i]);
         else if (fresh[i])
-            /* never served: nothing of it is bound anywhere */
-            si_instance_end(fresh[i], 1, apr_time_now() + apr_time_from_sec(1));
+            discard(pool, fresh[i]);   /* never served: nothing of it is bound anywhere */
     }
     if (ok) {
         si_stats_add(pool->spec, SI_STAT_RELOADS);

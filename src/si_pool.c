@@ -4,6 +4,7 @@
 #include "si_extpath.h"
 #include "si_shared_store.h"
 
+#include <errno.h>
 #include <malloc.h>
 
 /* The CPUs this child may run on (taskset, cpusets), in order; how many (0 if unknown). */
@@ -231,12 +232,17 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
                      "interpreter %d failed: no memory", spec->name, slot->index);
         return NULL;
     }
-    /* Instances are never freed (a few hundred bytes each): a thread's cache may still point
-     * at a retired one's registry long after its interpreter ended. */
-    si_lock(pool->lock);
-    si_instance *inst = apr_pcalloc(pool->mem, sizeof(*inst));
-    si_unlock(pool->lock);
+    si_instance *inst = calloc(1, sizeof(*inst));   /* never freed: see si_pool.h */
+    if (!inst) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, spec->server, "SI0202: pool %s: "
+                     "creating interpreter %d failed: no memory", spec->name, slot->index);
+        apr_pool_destroy(ptemp);
+        return NULL;
+    }
     inst->slot = slot;
+    inst->spec = spec;
+    inst->slot_index = slot->index;
+    inst->gil = spec->gil;
     inst->generation = slot->recycles + (slot->current != NULL);
 
     if (spec->gil == SI_GIL_MAIN) {
@@ -295,7 +301,7 @@ si_instance *si_instance_create_deferred(si_slot *slot, PyThreadState *main_stat
 static void release_objects(si_instance *inst)
 {
     if (inst->apps) {
-        for (int i = 0; i < inst->slot->pool->spec->mounts->nelts; i++)
+        for (int i = 0; i < inst->spec->mounts->nelts; i++)
             Py_CLEAR(inst->apps[i]);
         free(inst->apps);
         inst->apps = NULL;
@@ -306,7 +312,7 @@ static void release_objects(si_instance *inst)
     inst->retry_at = NULL;
     free(inst->failures);
     inst->failures = NULL;
-    for (int i = 0; inst->why && i < inst->slot->pool->spec->mounts->nelts; i++)
+    for (int i = 0; inst->why && i < inst->spec->mounts->nelts; i++)
         free(inst->why[i]);
     free(inst->why);
     inst->why = NULL;
@@ -358,57 +364,154 @@ static void drop_state(void)
     PyThreadState_DeleteCurrent();
 }
 
-si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until)
+/* The Python part of ending an instance, on the ender thread (end_thread): a thread of its own,
+ * which binds nothing but the states it makes here, so that the finalizers that reaping and
+ * Py_EndInterpreter run find this interpreter's state bound (PyGILState_Ensure: sqlite3's
+ * user-function destructor, ctypes callbacks), and whatever app code runs (atexit, __del__,
+ * a join of the app's threads) delays only this thread: the caller waits for it within a bound
+ * and goes on without it. */
+static si_end_result end_in_python(si_instance *inst, int all, apr_time_t grace_until)
 {
-    if (inst->ended)
-        return SI_ENDED;
-    si_pool_spec *spec = inst->slot->pool->spec;
-    /* PyThreadState_Clear needs a state of the interpreter attached (gh-112723), and
-     * Py_EndInterpreter aborts ("not the last thread") unless every other state is gone. */
-    PyThreadState *fresh = si_tstate_attach_fresh(&inst->registry);
+    PyThreadState *fresh = PyThreadState_New(inst->registry.interp);
     if (!fresh)
         return SI_NOT_YET;
-    if (si_tstate_reap(&inst->registry, all) > 0) {
+    PyEval_RestoreThread(fresh);
+    int kept = si_tstate_reap(&inst->registry, all);
+    if (!(fresh = si_tstate_rebind()))
+        return SI_NOT_YET;
+    if (kept > 0) {
         /* Some thread still has one of its states as its gilstate binding; next time. */
         drop_state();
         return SI_NOT_YET;
     }
-    if (spec->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
+    if (inst->gil != SI_GIL_MAIN && app_threads(fresh) > 0) {
         if (inst->st)
             inst->st->ending = 1;   /* app threads waiting on a shared queue leave */
         run_exit_funcs(inst);
         int left = wait_for_app_threads(fresh, all ? grace_until : 0);
         if (left > 0) {
-            apr_time_t now = apr_time_now();
-            if (!inst->parked_since)
-                inst->parked_since = now;
-            if (all)
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0214: pool %s "
-                             "interpreter %d: %d application thread(s) still ran when the "
-                             "child's grace for them ended; that interpreter is left as it is "
-                             "and Python is not finalized in this child (pid %" APR_PID_T_FMT
-                             ")", spec->name, inst->slot->index, left, getpid());
-            else if (!inst->park_logged && now - inst->parked_since >= SI_PARK_NOTICE) {
-                inst->park_logged = 1;
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0213: pool %s "
-                             "interpreter %d: generation %" APR_UINT64_T_FMT " was replaced "
-                             "but %d application thread(s) still run in it; it stays parked "
-                             "(not ended, its memory kept) until they end", spec->name,
-                             inst->slot->index, inst->generation, left);
-            }
+            inst->threads_left = left;
             drop_state();
             return all ? SI_ABANDONED : SI_NOT_YET;
         }
     }
     release_objects(inst);
-    inst->ended = 1;
-    if (spec->gil == SI_GIL_MAIN) {
+    if (inst->gil == SI_GIL_MAIN) {
         drop_state();
         return SI_ENDED;
     }
     si_extpath_unregister(inst->registry.interp);
     Py_EndInterpreter(fresh);
     return SI_ENDED;
+}
+
+/* Enders outlive no one's memory: an instance is malloc'd and never freed, and an ender that
+ * finishes after the child gave up on it (ender_orphans) touches nothing of the child's. */
+static pthread_mutex_t ender_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ender_done = PTHREAD_COND_INITIALIZER;
+
+static void *end_thread(void *data)
+{
+    si_instance *inst = data;
+    si_end_result result = end_in_python(inst, inst->end_all, inst->end_grace);
+    si_plock(&ender_lock);
+    inst->end_result = result;
+    inst->ender = SI_ENDER_DONE;
+    si_must(pthread_cond_broadcast(&ender_done), "broadcasting ender_done");
+    si_punlock(&ender_lock);
+    return NULL;
+}
+
+/* How long maintenance waits for one instance to end before it goes on without it. */
+#define SI_END_BOUND apr_time_from_sec(10)
+
+static void log_stuck_end(si_instance *inst, int all, apr_interval_time_t waited)
+{
+    si_pool_spec *spec = inst->spec;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0218: pool %s interpreter %d: "
+                 "ending generation %" APR_UINT64_T_FMT " did not finish within %d s: app code "
+                 "run while it ends (an atexit callback, a __del__ or finalizer, a join of its "
+                 "threads) blocks.  It is left to finish on a thread of its own; %s", spec->name,
+                 inst->slot_index, inst->generation, (int)apr_time_sec(waited),
+                 all ? "Python is not finalized in this child" : "maintenance of every pool "
+                 "goes on");
+}
+
+si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until)
+{
+    if (inst->ended)
+        return SI_ENDED;
+    apr_time_t now = apr_time_now();
+    if (!all && now < inst->end_retry_at)
+        return SI_NOT_YET;
+    si_plock(&ender_lock);
+    if (inst->ender == SI_ENDER_IDLE) {
+        inst->end_all = all;
+        inst->end_grace = grace_until;
+        pthread_t thread;
+        pthread_attr_t attr;
+        int rc = pthread_attr_init(&attr);
+        if (rc == 0) {
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&thread, &attr, end_thread, inst);
+            pthread_attr_destroy(&attr);
+        }
+        if (rc != 0) {
+            si_punlock(&ender_lock);
+            return all ? SI_ABANDONED : SI_NOT_YET;   /* tried again next tick */
+        }
+        inst->ender = SI_ENDER_RUNNING;
+    }
+    /* At child exit every instance gets the rest of the grace (which the ender itself gives app
+     * threads), and a second more to end. */
+    apr_time_t until = all ? (grace_until > now ? grace_until : now) + apr_time_from_sec(1)
+                           : now + SI_END_BOUND;
+    apr_time_t waited_from = now;
+    while (inst->ender == SI_ENDER_RUNNING && (now = apr_time_now()) < until) {
+        struct timespec at = {.tv_sec = apr_time_sec(until),
+                              .tv_nsec = (long)apr_time_usec(until) * 1000};
+        int rc = pthread_cond_timedwait(&ender_done, &ender_lock, &at);
+        si_must(rc == ETIMEDOUT ? 0 : rc, "waiting on ender_done");
+    }
+    if (inst->ender == SI_ENDER_RUNNING) {
+        int first = !inst->end_stuck_logged;
+        inst->end_stuck_logged = 1;
+        si_punlock(&ender_lock);
+        if (first || all)
+            log_stuck_end(inst, all, apr_time_now() - waited_from);
+        return all ? SI_ABANDONED : SI_NOT_YET;
+    }
+    si_end_result result = inst->end_result;
+    inst->ender = SI_ENDER_IDLE;
+    si_punlock(&ender_lock);
+    if (result == SI_ENDED) {
+        inst->ended = 1;
+        return SI_ENDED;
+    }
+    /* Parked (app threads still run in it, or a state is still some thread's binding): a
+     * thread for each try is cheap, but not one every tick for an interpreter parked for good. */
+    inst->end_retry_at = apr_time_now() + apr_time_from_sec(1);
+    if (inst->threads_left > 0) {
+        si_pool_spec *spec = inst->spec;
+        now = apr_time_now();
+        if (!inst->parked_since)
+            inst->parked_since = now;
+        if (all)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0214: pool %s "
+                         "interpreter %d: %d application thread(s) still ran when the "
+                         "child's grace for them ended; that interpreter is left as it is "
+                         "and Python is not finalized in this child (pid %" APR_PID_T_FMT
+                         ")", spec->name, inst->slot_index, inst->threads_left, getpid());
+        else if (!inst->park_logged && now - inst->parked_since >= SI_PARK_NOTICE) {
+            inst->park_logged = 1;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0213: pool %s "
+                         "interpreter %d: generation %" APR_UINT64_T_FMT " was replaced "
+                         "but %d application thread(s) still run in it; it stays parked "
+                         "(not ended, its memory kept) until they end", spec->name,
+                         inst->slot_index, inst->generation, inst->threads_left);
+        }
+    }
+    return result;
 }
 
 void si_instance_pin(si_instance *inst)
@@ -458,6 +561,13 @@ void si_pool_end_retired(si_pool *pool, server_rec *s)
     si_unlock(pool->lock);
 }
 
+static void retire_locked(si_pool *pool, si_instance *inst)
+{
+    inst->retired = 1;
+    inst->next_retired = pool->retired;
+    pool->retired = inst;
+}
+
 void si_pool_swap(si_slot *slot, si_instance *fresh)
 {
     si_pool *pool = slot->pool;
@@ -467,10 +577,15 @@ void si_pool_swap(si_slot *slot, si_instance *fresh)
     slot->served_current = 0;
     if (old) {
         slot->recycles++;
-        old->retired = 1;
-        old->next_retired = pool->retired;
-        pool->retired = old;
+        retire_locked(pool, old);
     }
+    si_unlock(pool->lock);
+}
+
+void si_pool_retire(si_pool *pool, si_instance *inst)
+{
+    si_lock(pool->lock);
+    retire_locked(pool, inst);
     si_unlock(pool->lock);
 }
 
@@ -481,11 +596,21 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
     int max_active = pool->spec->max_active;
     si_lock(pool->lock);
     for (;;) {
+        /* A slot whose instance failed to load an app serves only when no slot is ready: it
+         * would answer 500 where another answers 200 (its failure is set before it is swapped
+         * in, and never changes). */
         si_slot *best = NULL;
+        int best_ready = 0;
         for (int k = 0; k < pool->slot_count; k++) {
             si_slot *slot = &pool->slots[(pool->next + k) % pool->slot_count];
-            if (slot->current && (!best || slot->active < best->active))
+            if (!slot->current)
+                continue;
+            int ready = slot->current->apps_failed == 0;
+            if (!best || ready > best_ready
+                || (ready == best_ready && slot->active < best->active)) {
                 best = slot;
+                best_ready = ready;
+            }
         }
         if (!best) {
             si_unlock(pool->lock);

@@ -29,8 +29,17 @@ typedef enum {
     SI_APP_FAILED,           /* retried after a backoff (retry_at) */
 } si_app_state;
 
+/* Where ending an instance stands: its ender thread (si_instance_end) runs, or has a result. */
+typedef enum { SI_ENDER_IDLE = 0, SI_ENDER_RUNNING, SI_ENDER_DONE } si_ender_state;
+
+/* malloc'd and never freed (a few hundred bytes): a thread's cache may still point at a retired
+ * one's registry long after its interpreter ended, and an ender left running at child exit may
+ * finish after the child's memory pool is gone. */
 typedef struct si_instance {
     struct si_slot *slot;
+    si_pool_spec *spec;             /* the configuration's (what an ender may read) */
+    int slot_index;
+    si_gil_mode gil;
     apr_uint64_t generation;        /* 0 for the slot's first instance */
     si_tstate_registry registry;    /* the interpreter and its thread states */
     int active;                     /* requests pinned to it; pool->lock */
@@ -40,6 +49,14 @@ typedef struct si_instance {
                                      * pool->lock */
     apr_time_t parked_since;        /* retired and drained, but app threads still run in it */
     int park_logged, exit_funcs_run;
+    /* ending (si_instance_end); the ender fields are guarded by si_pool.c's ender_lock */
+    si_ender_state ender;
+    int end_all;
+    apr_time_t end_grace;
+    int end_result;                 /* an si_end_result, once ender is SI_ENDER_DONE */
+    int end_stuck_logged;
+    int threads_left;               /* app threads still running at the last try */
+    apr_time_t end_retry_at;        /* parked: the next try, not every maintenance tick */
     /* Python objects owned by this interpreter (never touched from another one) */
     PyObject *module;               /* _subinterp */
     si_module_state *st;
@@ -66,6 +83,10 @@ typedef struct si_slot {
     apr_uint64_t recycles;
     apr_time_t busy_usec;           /* summed request time, for the average */
     int cpu;                        /* cpu-affinity=on: the CPU its requests run on; -1: any */
+    /* max-requests: a replacement that failed to load is not installed; the next try waits
+     * (maintenance thread only) */
+    int recycle_failures;
+    apr_time_t recycle_retry_at;
 } si_slot;
 
 typedef struct si_pool {
@@ -109,9 +130,12 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
  * an app thread still running in the interpreter (a daemon thread) or join it without a bound,
  * so such an instance is not ended: first its atexit callbacks run (libraries stop their
  * threads there), then it stays parked until its threads end (SI0213).
+ * All of it runs on a thread of its own, which the caller waits for within a bound (10 s, or at
+ * child exit the grace): app code that blocks there (atexit, __del__) stalls no pool (SI0218).
  * Returns SI_ENDED, SI_NOT_YET (try again later), or at child exit SI_ABANDONED: app threads
- * still ran at grace_until (one deadline for the whole exit), so the interpreter was left as it
- * is (SI0214) and Python must not be finalized.  Called with nothing attached. */
+ * still ran at grace_until (one deadline for the whole exit), or its ending did not finish, so
+ * the interpreter was left as it is (SI0214, SI0218) and Python must not be finalized.  Called
+ * with nothing attached. */
 typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
 si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
 
@@ -154,6 +178,10 @@ void si_slot_unpin(const si_cpu_set *saved);
 
 /* Puts fresh into slot and retires the instance it replaces. */
 void si_pool_swap(si_slot *slot, si_instance *fresh);
+
+/* Puts an instance that never served (a failed reload or replacement that could not be ended
+ * yet) on the pool's retired list, to be ended like a replaced one. */
+void si_pool_retire(si_pool *pool, si_instance *inst);
 
 /* Newest modification time of the pool's mounted scripts (0 if none could be read). */
 apr_time_t si_pool_scripts_mtime(si_pool *pool);

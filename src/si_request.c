@@ -47,12 +47,23 @@ int si_request_io_begin(si_request *req)
                         "thread (an object of an outer request used from a nested one)");
         return -1;
     }
+    int own = me == req->thread_ident;
     req->io_users++;
-    while (req->io_busy && !req->io_ended)
+    req->io_request_waiting += own;
+    while ((req->io_busy || (!own && req->io_request_waiting)) && !req->io_ended
+           && !(own && si_maint_overdue(req)))
         si_tstate_nap(SI_IO_POLL);
+    req->io_request_waiting -= own;
     if (req->io_ended) {
         req->io_users--;
         PyErr_SetString(PyExc_RuntimeError, "the request this object belongs to has ended");
+        return -1;
+    }
+    if (req->io_busy) {
+        /* request-timeout fired while an app thread held the guard: the exception the deadline
+         * thread sent is raised here, since this thread runs no bytecode while it waits. */
+        req->io_users--;
+        si_maint_raise_timeout(req);
         return -1;
     }
     req->io_busy = 1;

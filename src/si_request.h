@@ -49,6 +49,7 @@ typedef struct si_request {
     int io_busy;                 /* one of them holds the guard... */
     unsigned long io_owner;      /* ...this one */
     int io_ended;                /* the request is over: the guard refuses */
+    int io_request_waiting;      /* the request's own thread waits: app threads let it go first */
     unsigned long thread_ident;  /* the thread that runs the request */
     struct si_request *outer;    /* the request Apache nested this one in, on this thread */
     si_deadline deadline;        /* request-timeout: si_maint.c's, not ours */
@@ -56,7 +57,9 @@ typedef struct si_request {
 
 /* Enters req's I/O guard, waiting (GIL released) while another thread holds it.  Called with
  * the GIL held.  -1 with RuntimeError once the request has ended, or if this thread holds it
- * already (the object of an outer request used from a nested one). */
+ * already (the object of an outer request used from a nested one); -1 with RequestTimeout when
+ * the request's own thread waited past request-timeout.  The request's own thread goes before
+ * app threads that wait too, so an app thread writing in a loop cannot starve it. */
 int si_request_io_begin(si_request *req);
 void si_request_io_end(si_request *req);
 

@@ -320,9 +320,24 @@ static void abort_response(si_request *req)
     req->client_gone = 1;
 }
 
+/* After the last byte (EOS, or the abort) nothing more may go out: on a keep-alive connection
+ * those bytes would be read as the next response.  Checked inside the guard, never before it:
+ * a thread that waited for the guard while the request thread ended the response must see that
+ * it ended.  -1 with RuntimeError when it has. */
+static int check_open(si_request *req, const char *what)
+{
+    if (!req->response_ended)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s after the response was complete; nothing more can be "
+                 "sent", what);
+    return -1;
+}
+
 /* Inside the guard. */
 static int write_locked(si_request *req, const char *data, Py_ssize_t len, int flush)
 {
+    if (check_open(req, "write()") < 0)
+        return -1;
     if (req->input_status == AP_FILTER_ERROR) {
         PyErr_SetString(PyExc_OSError, "the request was refused by Apache while its body was "
                         "read; no response can follow");
@@ -360,13 +375,6 @@ static int write_locked(si_request *req, const char *data, Py_ssize_t len, int f
 
 int si_response_write(si_request *req, const char *data, Py_ssize_t len, int flush)
 {
-    if (req->response_ended) {
-        /* close() or a generator's finally writing after the last byte: on a keep-alive
-         * connection those bytes would be read as the next response. */
-        PyErr_SetString(PyExc_RuntimeError, "write() after the response was complete; nothing "
-                        "more can be sent");
-        return -1;
-    }
     if (si_request_io_begin(req) < 0)
         return -1;
     int rc = write_locked(req, data, len, flush);
@@ -409,13 +417,10 @@ int si_response_send_file(si_request *req, PyObject *file_wrapper)
     struct stat st;
     if (found < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    if (req->response_ended) {
-        PyErr_SetString(PyExc_RuntimeError, "file_wrapper sent after the response was complete");
-        return -1;
-    }
     if (si_request_io_begin(req) < 0)
         return -1;
-    if (!req->headers_sent && set_headers(req) < 0) {
+    if (check_open(req, "file_wrapper sent") < 0
+        || (!req->headers_sent && set_headers(req) < 0)) {
         si_request_io_end(req);
         return -1;
     }

@@ -184,7 +184,10 @@ static si_entry *entry_for(si_store *store, const char *key, Py_ssize_t klen, Py
     if (!e)
         return NULL;
     size_t len;
-    si_value_write(value, si_entry_value(e, &len));
+    if (si_value_write(value, si_entry_value(e, &len)) < 0) {
+        si_entry_release(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -466,7 +469,14 @@ static int deadline_of(int block, PyObject *timeout, int64_t *deadline)
         PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
         return -1;
     }
-    *deadline = si_store_now() + (int64_t)(seconds * 1e9);
+    /* As threading's locks and queue.Queue do: a timeout past what the clock can count is an
+     * OverflowError, not a deadline that wrapped into the past (an immediate Empty). */
+    int64_t now = si_store_now();
+    if (seconds * 1e9 >= (double)(INT64_MAX - now)) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return -1;
+    }
+    *deadline = now + (int64_t)(seconds * 1e9);
     return 0;
 }
 
@@ -514,7 +524,10 @@ static PyObject *queue_put_impl(si_shared_queue *self, PyObject *value, int bloc
     if (!item)
         return PyErr_NoMemory();
     size_t len;
-    si_value_write(value, si_item_data(item, &len));
+    if (si_value_write(value, si_item_data(item, &len)) < 0) {
+        si_item_free(item);
+        return NULL;
+    }
     int failed;
     si_store_status rc = queue_call(self, item, NULL, deadline, &failed);
     if (rc == SI_STORE_OK)

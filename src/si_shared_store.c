@@ -261,15 +261,17 @@ static int lock(pthread_mutex_t *m, int wait)
 si_entry *si_entry_new(si_store *store, const char *key, size_t klen, size_t vlen,
                        int64_t expires, si_store_status *status)
 {
-    size_t cost = sizeof(si_entry) + klen + vlen;
     if (store->limit == 0) {
         *status = SI_STORE_OFF;
         return NULL;
     }
-    if (cost > store->entry_limit || klen > UINT32_MAX || vlen > UINT32_MAX) {
+    /* Checked before it is summed: klen and vlen come from app data. */
+    if (klen > UINT32_MAX || vlen > UINT32_MAX || store->entry_limit < sizeof(si_entry)
+        || klen + vlen > store->entry_limit - sizeof(si_entry)) {
         *status = SI_STORE_TOO_BIG;
         return NULL;
     }
+    size_t cost = sizeof(si_entry) + klen + vlen;
     si_entry *e = malloc(cost);
     if (!e) {
         *status = SI_STORE_NOMEM;
@@ -718,7 +720,7 @@ const char *si_queue_name(const si_queue *q)
 
 si_item *si_item_new(size_t len)
 {
-    si_item *item = malloc(sizeof(*item) + len);
+    si_item *item = len <= SIZE_MAX - sizeof(*item) ? malloc(sizeof(*item) + len) : NULL;
     if (item) {
         item->next = NULL;
         item->len = len;

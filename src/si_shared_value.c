@@ -19,7 +19,6 @@
 #define TAG_TUPLE 't'
 
 #define MAX_DEPTH 32
-#define SIZE_MAX_U32 0xffffffffu
 
 static const char *const shareable = "bytes, str, int, float, bool, None and tuples of them";
 
@@ -41,13 +40,17 @@ static const char *text_bytes(PyObject *obj, Py_ssize_t *len, PyObject **owned)
     return PyBytes_AS_STRING(*owned);
 }
 
+static Py_ssize_t too_big(void)
+{
+    PyErr_Format(PyExc_ValueError, "mod_subinterp.shared: a value whose encoding is over %zd "
+                 "bytes", SI_VALUE_MAX);
+    return -1;
+}
+
+/* A tag, a 4-byte length and n bytes. */
 static Py_ssize_t sized(Py_ssize_t n)
 {
-    if (n > (Py_ssize_t)SIZE_MAX_U32) {
-        PyErr_SetString(PyExc_ValueError, "mod_subinterp.shared: a value part over 4 GiB");
-        return -1;
-    }
-    return 5 + n;
+    return n > SI_VALUE_MAX - 5 ? too_big() : 5 + n;
 }
 
 static Py_ssize_t size_of(PyObject *obj, int depth)
@@ -80,11 +83,15 @@ static Py_ssize_t size_of(PyObject *obj, int depth)
                          "deep", MAX_DEPTH);
             return -1;
         }
+        /* Nested tuples may repeat one large object many times: each item is at most
+         * SI_VALUE_MAX and so is the total before it, so the sum cannot wrap before the check. */
         Py_ssize_t total = 5;
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {
             Py_ssize_t n = size_of(PyTuple_GET_ITEM(obj, i), depth + 1);
             if (n < 0)
                 return -1;
+            if (n > SI_VALUE_MAX - total)
+                return too_big();
             total += n;
         }
         return total;
@@ -137,9 +144,12 @@ static unsigned char *write_value(PyObject *obj, unsigned char *out)
             return out;
         }
         Py_ssize_t len = PyLong_AsNativeBytes(obj, NULL, 0, Py_ASNATIVEBYTES_LITTLE_ENDIAN);
+        if (len < 0)
+            return NULL;
         *out++ = TAG_BIGINT;
         out = put_u32(out, (uint32_t)len);
-        PyLong_AsNativeBytes(obj, out, len, Py_ASNATIVEBYTES_LITTLE_ENDIAN);
+        if (PyLong_AsNativeBytes(obj, out, len, Py_ASNATIVEBYTES_LITTLE_ENDIAN) < 0)
+            return NULL;
         return out + len;
     }
     if (PyFloat_CheckExact(obj)) {
@@ -154,21 +164,23 @@ static unsigned char *write_value(PyObject *obj, unsigned char *out)
         PyObject *owned;
         Py_ssize_t len;
         const char *text = text_bytes(obj, &len, &owned);
-        out = put_chunk(out, TAG_STR, text, text ? len : 0);
+        if (!text)
+            return NULL;   /* e.g. out of memory for the surrogatepass copy */
+        out = put_chunk(out, TAG_STR, text, len);
         Py_XDECREF(owned);
         return out;
     }
     /* a tuple: size_of let nothing else through */
     *out++ = TAG_TUPLE;
     out = put_u32(out, (uint32_t)PyTuple_GET_SIZE(obj));
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++)
+    for (Py_ssize_t i = 0; out && i < PyTuple_GET_SIZE(obj); i++)
         out = write_value(PyTuple_GET_ITEM(obj, i), out);
     return out;
 }
 
-void si_value_write(PyObject *obj, unsigned char *out)
+int si_value_write(PyObject *obj, unsigned char *out)
 {
-    write_value(obj, out);
+    return write_value(obj, out) ? 0 : -1;
 }
 
 static PyObject *malformed(void)

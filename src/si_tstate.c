@@ -220,19 +220,28 @@ PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg)
 int si_tstate_reap(si_tstate_registry *reg, int all)
 {
     si_plock(&reg->lock);
-    int kept = 0;
+    int kept = 0, reaped = 0;
+    si_registered_state *doomed = reg->count ? malloc(reg->count * sizeof(*doomed)) : NULL;
     for (int i = 0; i < reg->count; i++) {
         si_registered_state r = reg->states[i];
-        if (all || !r.owner || atomic_load(&r.owner->exited)
-            || atomic_load(&r.owner->bound) != r.state) {
-            PyThreadState_Clear(r.state);
-            PyThreadState_Delete(r.state);
-        }
-        else {
+        if (doomed && (all || !r.owner || atomic_load(&r.owner->exited)
+                       || atomic_load(&r.owner->bound) != r.state))
+            doomed[reaped++] = r;
+        else
             reg->states[kept++] = r;
-        }
     }
     reg->count = kept;
+    /* Every state is cleared before any is deleted.  Clearing runs the app's finalizers (a
+     * worker thread's threading.local: sqlite3 connections, ctypes callbacks), which may call
+     * PyGILState_Ensure and must find the caller's state bound.  Deleting a state that is still
+     * flagged as its (exited) owner's binding clears the *calling* thread's binding (CPython's
+     * tstate_delete_common), so no finalizer may run on this thread after the first delete:
+     * the caller drops its state and binds a fresh one (si_tstate_rebind). */
+    for (int i = 0; i < reaped; i++)
+        PyThreadState_Clear(doomed[i].state);
+    for (int i = 0; i < reaped; i++)
+        PyThreadState_Delete(doomed[i].state);
+    free(doomed);
     if (kept == 0) {
         free(reg->states);
         reg->states = NULL;
@@ -240,6 +249,18 @@ int si_tstate_reap(si_tstate_registry *reg, int all)
     }
     si_punlock(&reg->lock);
     return kept;
+}
+
+PyThreadState *si_tstate_rebind(void)
+{
+    PyThreadState *old = PyThreadState_Get();
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(old);
+    PyThreadState_Clear(old);
+    PyThreadState_DeleteCurrent();   /* its binding flag goes, with whatever binding is left */
+    PyThreadState *fresh = PyThreadState_New(interp);
+    if (fresh)
+        PyEval_RestoreThread(fresh);   /* nothing bound: this binds it */
+    return fresh;
 }
 
 void si_tstate_free_threads(void)

@@ -73,8 +73,16 @@ PyThreadState *si_tstate_attach_fresh(si_tstate_registry *reg);
 
 /* Clears and deletes reg's registered states, with a state of that interpreter attached.
  * `all`: every one (no other thread can use or be bound to them: child exit).  Otherwise only
- * those that are not their owner thread's gilstate binding.  Returns how many remain. */
+ * those that are not their owner thread's gilstate binding.  Returns how many remain.
+ * Afterwards the calling thread's gilstate binding may be gone (see si_tstate.c): call
+ * si_tstate_rebind() before anything else runs Python on it.  Only for a thread that binds
+ * nothing else afterwards (a throwaway thread that ends interpreters). */
 int si_tstate_reap(si_tstate_registry *reg, int all);
+
+/* Deletes the attached state and attaches (and binds) a new one of the same interpreter, so
+ * that PyGILState_Ensure from a finalizer on this thread lands in it; NULL (nothing attached)
+ * if none could be made.  For a thread with no si_tstate record (si_instance_end's). */
+PyThreadState *si_tstate_rebind(void);
 
 /* The interpreter of the state this thread published last (NULL: none): the one it runs for,
  * even while CPython has swapped in a state of another (an extension's init). */

@@ -142,3 +142,52 @@ SubinterpScriptAlias /hello {apps}/hello.py
         assert eventually(who, 200, timeout=15) == 200
         assert not httpd.wait_log(r"not the last thread|exit signal|Fatal Python", timeout=0,
                                   start=0)
+
+
+class TestThreadLocalResourcesAtExit:
+    """A Django-like app keeps a sqlite3 connection with a user function, and a ctypes callback,
+    in each worker thread's threading.local.  Their destructors call PyGILState_Ensure when the
+    thread state that holds them is cleared: on the maintenance thread (recycling) or at child
+    exit, each of which must have that interpreter's state current and gilstate-bound."""
+    HTTPD_OPTIONS = {"threads": 8}
+    CONFIG = DIRECTORY + """
+SubinterpPool own interpreters=2
+SubinterpScriptAlias /own {apps}/thread_local_db.py pool=own
+SubinterpPool recycled interpreters=1 max-requests=5
+SubinterpScriptAlias /recycled {apps}/thread_local_db.py pool=recycled
+SubinterpPool shared gil=shared interpreters=2
+SubinterpScriptAlias /shared {apps}/thread_local_db.py pool=shared
+SubinterpPool m gil=main
+SubinterpScriptAlias /main {apps}/thread_local_db.py pool=m
+"""
+
+    def serve_from_many_threads(self, httpd, path, n=48):
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            bodies = list(ex.map(lambda _: httpd.get(path).text, range(n)))
+        assert set(bodies) == {"42 1,2,3,4"}, set(bodies)
+
+    def test_recycling_clears_worker_threads_locals_cleanly(self, httpd):
+        for _ in range(3):
+            self.serve_from_many_threads(httpd, "/recycled")
+        assert httpd.wait_log(r"SI0210: pool recycled interpreter 0: recycled", timeout=10,
+                              start=0)
+        time.sleep(1)   # retired generations end on the maintenance thread meanwhile
+        self.serve_from_many_threads(httpd, "/recycled")
+
+    def test_graceful_restart_and_stop_end_python_cleanly(self, httpd):
+        for path in ("/own", "/shared", "/main", "/recycled"):
+            self.serve_from_many_threads(httpd, path)
+        first = httpd.children()
+        httpd.graceful()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and httpd.children() == first:
+            time.sleep(0.05)
+        for path in ("/own", "/shared", "/main"):
+            self.serve_from_many_threads(httpd, path)
+        httpd.stop()
+        log = httpd.log_text(0)
+        assert not re.search(r"exit signal|Fatal Python|invalid pointer|double free", log), log
+        started = set(re.findall(r"SI0200: child (\d+)", log))
+        stopped = set(re.findall(r"SI0206: child (\d+)", log))
+        assert len(started) >= 2 and started == stopped, (started, stopped)

@@ -50,6 +50,12 @@ SubinterpScriptAlias /other {apps}/shared_state.py pool=other
         assert r["key"].startswith("TypeError") and "'int'" in r["key"]
         assert r["deep"].startswith("ValueError") and "nested" in r["deep"]
 
+    def test_a_value_whose_size_would_wrap_is_refused_not_copied(self, httpd):
+        r = httpd.get("/s/huge-tuple").json()
+        for name in ("set", "put"):
+            assert r[name].startswith("ValueError") and "over" in r[name], r
+        assert httpd.get("/s/stats").status_code == 200   # the child is alive
+
     def test_add_delete_and_incr_errors(self, httpd):
         r = httpd.get("/s/add?key=once").json()
         assert (r["first"], r["second"], r["value"]) == (True, False, 1)
@@ -132,6 +138,11 @@ SubinterpScriptAlias /s {apps}/shared_state.py pool=two
         r = httpd.get("/s/put?name=small&maxsize=1&value=b&timeout=0.2").json()
         assert r["error"] == "Full"
         assert httpd.get("/s/take?name=small&timeout=1").json()["value"] == "a"
+
+    def test_a_timeout_too_large_for_the_clock_is_an_overflow_error(self, httpd):
+        """As queue.Queue.get(timeout=1e10) raises OverflowError, not an immediate Empty."""
+        r = httpd.get("/s/long-timeout").json()
+        assert r["error"].startswith("OverflowError"), r
 
     def test_a_different_maxsize_for_an_existing_queue_is_refused(self, httpd):
         assert "exists with maxsize=3" in httpd.get("/s/queue-mismatch").json()["error"]

@@ -10,6 +10,9 @@
 /thread-read     a thread reads the body while the request waits for it (allowed: serialized)
 /thread-print    print() from the request's thread and from other threads, during and after
 /smuggle         close() calls write() with a whole forged response after the body went out
+/race-write      4 threads write() a forged response in a loop while the request returns a
+                 chunked body whose close() releases the GIL; they stop at their first error
+/starve?S        a thread write()s in a loop for S seconds while the request thread writes too
 /status?N        answers with status N; /raise raises; /pid says which child answered
 /file            data.bin through wsgi.file_wrapper
 /cl-file         write()s 5 bytes, then returns a file_wrapper, with Content-Length 10
@@ -82,6 +85,38 @@ class WritesInClose:
         self.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Smuggled: yes\r\n\r\nsmuggle")
 
 
+FORGED = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Forged: yes\r\n\r\nforged"
+
+
+class RacingWriters:
+    """A chunked body; app threads write() until close(), which sleeps (the GIL released) before
+    it stops them: some of them wait for the I/O guard while the response ends."""
+
+    def __init__(self, write):
+        self.stop = threading.Event()
+        self.errors = []
+        self.threads = [threading.Thread(target=self.hammer, args=(write,)) for _ in range(4)]
+        for t in self.threads:
+            t.start()
+
+    def hammer(self, write):
+        while not self.stop.is_set():
+            try:
+                write(FORGED)
+            except Exception as exc:
+                self.errors.append(type(exc).__name__)
+                return
+
+    def __iter__(self):
+        yield b"body"
+
+    def close(self):
+        time.sleep(0.05)
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
 def application(environ, start_response):
     path = environ["PATH_INFO"]
     query = environ.get("QUERY_STRING", "")
@@ -134,6 +169,25 @@ def application(environ, start_response):
     if path == "/smuggle":
         write = start_response("200 OK", plain + [("Content-Length", "6")])
         return WritesInClose(write)
+    if path == "/race-write":
+        return RacingWriters(start_response("200 OK", plain))
+    if path == "/starve":
+        write = start_response("200 OK", plain)
+        stop = time.monotonic() + float(query or 1)
+        def hog():
+            while time.monotonic() < stop:
+                try:
+                    write(b"t")
+                except Exception:
+                    return
+        hogger = threading.Thread(target=hog)
+        hogger.start()
+        rounds = 0
+        while time.monotonic() < stop:
+            write(b"r")
+            rounds += 1
+        hogger.join()
+        return [b"\nrequest thread wrote %d times" % rounds]
     if path == "/cl-file":
         write = start_response("200 OK", plain + [("Content-Length", "10")])
         write(b"12345")

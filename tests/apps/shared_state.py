@@ -118,6 +118,29 @@ def run(path, q):
         except queue.Empty:
             return {"error": "Empty", "waited": time.monotonic() - started}
         return {"value": value, "waited": time.monotonic() - started}
+    if path == "/huge-tuple":
+        # 16 x 16 x 16 x 16 x 16 references to one 4 MiB bytes: an encoding of 4 TiB, whose
+        # size a wrapping sum once took for a small one (then a 4 GiB memcpy into it).
+        big = b"x" * (4 << 20)
+        for _ in range(5):
+            big = (big,) * 16
+        out = {}
+        for name, call in (("set", lambda: cache.set("huge", big)),
+                           ("put", lambda: Queue("huge").put(big, timeout=0))):
+            try:
+                call()
+                out[name] = "stored"
+            except (ValueError, OverflowError) as e:
+                out[name] = "%s: %s" % (type(e).__name__, e)
+        return out
+    if path == "/long-timeout":
+        try:
+            Queue("long").get(timeout=1e10)
+        except OverflowError as e:
+            return {"error": "OverflowError: %s" % e}
+        except queue.Empty:
+            return {"error": "Empty"}
+        return {}
     if path == "/queue-mismatch":
         Queue("fixed", maxsize=3)
         try:
