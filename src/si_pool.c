@@ -445,6 +445,12 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
     if (!all && now < inst->end_retry_at)
         return SI_NOT_YET;
     si_plock(&ender_lock);
+    if (inst->ender == SI_ENDER_RUNNING && !all) {
+        /* Stuck since an earlier try (SI0218 said so): maintenance waits for it no more. */
+        si_punlock(&ender_lock);
+        inst->end_retry_at = now + apr_time_from_sec(1);
+        return SI_NOT_YET;
+    }
     if (inst->ender == SI_ENDER_IDLE) {
         inst->end_all = all;
         inst->end_grace = grace_until;

@@ -210,3 +210,65 @@ SubinterpScriptAlias /listener {apps}/threads/queue_listener.py pool=listener
             assert time.monotonic() - started < 25
             log = server.log_text()
             assert "SI0214" in log and "SI0209" in log
+
+
+class TestReplacementThatFailsToLoad:
+    """An extension that loads in one interpreter per process: the slot's first interpreter has
+    it, its replacement cannot.  The one that works keeps serving; a failed one gets no share."""
+    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0219")
+    CONFIG = DIRECTORY + """
+SubinterpPool recycled gil=shared interpreters=1 max-requests=3
+SubinterpScriptAlias /recycled {apps}/once_per_process.py pool=recycled
+"""
+
+    def test_recycling_keeps_the_interpreter_that_works(self, httpd):
+        codes = [httpd.get("/recycled").status_code for _ in range(12)]
+        assert codes == [200] * 12, codes
+        httpd.expect_log(r"SI0219: pool recycled interpreter 0: its replacement after "
+                         r"max-requests=3 did not load every app \(ImportError: cannot load")
+
+
+class TestAFailedInterpreterGetsNoRequests:
+    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0200")
+    CONFIG = DIRECTORY + """
+SubinterpPool two gil=shared interpreters=2
+SubinterpScriptAlias /two {apps}/once_per_process.py pool=two
+"""
+
+    def test_every_request_goes_to_the_ready_interpreter(self, httpd):
+        codes = [httpd.get("/two").status_code for _ in range(20)]
+        assert codes == [200] * 20, codes
+
+
+class TestABlockingAtexitStallsNoOtherPool:
+    """atexit.register(lambda: threading.Event().wait()) in one pool: its interpreters never end,
+    yet the other pool keeps recycling and a graceful restart's old child exits."""
+    EXPECTED_LOG = (r"SI0218: pool blocking", r"SI0214", r"SI0209")
+    HTTPD_OPTIONS = {"threads": 2}
+    CONFIG = DIRECTORY + """
+SubinterpPool blocking interpreters=1 max-requests=1
+SubinterpScriptAlias /blocking {apps}/blocking_atexit.py pool=blocking
+SubinterpPool other interpreters=1 max-requests=2
+SubinterpScriptAlias /other {apps}/whoami.py pool=other
+"""
+
+    def test_other_pools_recycle_and_the_old_child_exits(self, httpd):
+        for _ in range(2):
+            assert httpd.get("/blocking").status_code == 200
+        # Requests to the other pool rebind the worker threads, so generation 0's states can be
+        # reaped and its ending (the atexit) begins.
+        for _ in range(6):
+            assert httpd.get("/other").status_code == 200
+        httpd.expect_log(r"SI0218: pool blocking interpreter 0: ending generation 0 did not "
+                         r"finish within 10 s", timeout=30)
+        for _ in range(3):
+            recycled = httpd.log_text(0).count("SI0210: pool other")
+            for _ in range(2):
+                assert httpd.get("/other").status_code == 200
+            assert eventually(lambda: httpd.log_text(0).count("SI0210: pool other") > recycled,
+                              True, timeout=5), "the other pool stopped recycling"
+        old = httpd.children()
+        httpd.graceful()
+        gone = eventually(lambda: not set(old) & set(httpd.children()), True, timeout=30)
+        assert gone, "the old child did not exit"
+        assert httpd.get("/other").status_code == 200
