@@ -22,6 +22,7 @@
 #include "mod_unixd.h"
 #include "unixd.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -51,6 +52,35 @@ static void add_stat(apr_pool_t *p, const char **key, const char *path)
         *key = apr_psprintf(p, "%s|%s:missing", *key, path);
 }
 
+/* The verdicts decide whether a pool loads at all, so only what we wrote ourselves counts: the
+ * directory must be ours (the parent's user, root when Apache starts as root), mode 0700, and
+ * no symlink.  One that another user (www-data, say) made first is refused with SI0307 and
+ * nothing is cached or read; files are opened with O_NOFOLLOW and must be ours too. */
+static int trusted_dir(server_rec *s, const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()
+        && (st.st_mode & 077) == 0)
+        return 1;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0307: %s is not a directory of uid %ld "
+                 "with mode 0700 (another user may have made it first); the start-up probe's "
+                 "verdicts are neither read from it nor kept there.  Remove it; it is made anew",
+                 dir, (long)geteuid());
+    return 0;
+}
+
+/* Opens a cache file of ours, never through a link; -1 if not. */
+static int open_own(const char *file, int flags)
+{
+    int fd = open(file, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* What decides a probe's outcome, as the name of its cache file (NULL: no runtime dir). */
 static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_header_t *global)
 {
@@ -72,7 +102,7 @@ static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_heade
     for (int i = 0; i < APR_MD5_DIGESTSIZE; i++)
         apr_snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     const char *dir = ap_runtime_dir_relative(p, "subinterp-probe");
-    if (!dir || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+    if (!dir || (mkdir(dir, 0700) != 0 && errno != EEXIST) || !trusted_dir(spec->server, dir))
         return NULL;
     return apr_pstrcat(p, dir, "/", hex, NULL);
 }
@@ -80,33 +110,33 @@ static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_heade
 /* The cached outcome: NULL if none, "" if the pool loaded, else the failure text. */
 static const char *cached(apr_pool_t *p, const char *file)
 {
-    char *text;
-    apr_file_t *f;
-    apr_finfo_t finfo;
-    if (!file || apr_file_open(&f, file, APR_FOPEN_READ, 0, p) != APR_SUCCESS)
+    int fd = file ? open_own(file, O_RDONLY) : -1;
+    if (fd < 0)
         return NULL;
     const char *result = NULL;
-    if (apr_file_info_get(&finfo, APR_FINFO_SIZE, f) == APR_SUCCESS && finfo.size < 65536) {
-        apr_size_t n = (apr_size_t)finfo.size;
-        text = apr_palloc(p, n + 1);
-        if (apr_file_read_full(f, text, n, &n) == APR_SUCCESS && n >= 2) {
-            text[n] = '\0';
-            result = strncmp(text, "ok", 2) == 0 ? "" : strncmp(text, "failed\n", 7) == 0
-                     ? text + 7 : NULL;
-        }
+    char *text = apr_palloc(p, 65536);
+    ssize_t n = read(fd, text, 65535);
+    if (n >= 2) {
+        text[n] = '\0';
+        result = strncmp(text, "ok", 2) == 0 ? "" : strncmp(text, "failed\n", 7) == 0
+                 ? text + 7 : NULL;
     }
-    apr_file_close(f);
+    close(fd);
     return result;
 }
 
 static void remember(apr_pool_t *p, const char *file, const char *failure)
 {
-    apr_file_t *f;
-    if (!file || apr_file_open(&f, file, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
-                               APR_FPROT_UREAD | APR_FPROT_UWRITE, p) != APR_SUCCESS)
+    int fd = file ? open_own(file, O_WRONLY | O_CREAT | O_TRUNC) : -1;
+    if (fd < 0)
         return;
-    apr_file_puts(failure ? apr_pstrcat(p, "failed\n", failure, NULL) : "ok\n", f);
-    apr_file_close(f);
+    const char *text = failure ? apr_pstrcat(p, "failed\n", failure, NULL) : "ok\n";
+    size_t len = strlen(text);
+    /* A short write leaves neither "ok" nor "failed\n": read back as no verdict, so probed
+     * again. */
+    ssize_t written = write(fd, text, len);
+    (void)written;
+    close(fd);
 }
 
 /* Forks a process that runs as the user Apache's children run as (never as root: it reads or

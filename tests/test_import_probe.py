@@ -109,3 +109,34 @@ SubinterpScriptAlias /legacy {apps}/brotli_app.py pool=legacy
         httpd.expect_log(r"SI0302: pool own interpreter 0: /own")
         log = httpd.log_text()
         assert "SI0305" not in log and "exit signal" not in log
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant a directory as www-data")
+def test_a_probe_cache_another_user_made_first_is_not_trusted(extension_dir):
+    """www-data makes the cache directory first and plants a forged verdict, and a link to a
+    root-owned file: the parent neither reads nor writes through them (SI0307), and the good
+    pool serves."""
+    import pwd
+    root = make_root("probe-planted")
+    run = os.path.join(root, "run")
+    os.chmod(run, 0o777)
+    planted = os.path.join(run, "subinterp-probe")
+    user = pwd.getpwnam("www-data")
+    os.makedirs(planted)
+    os.chown(planted, user.pw_uid, user.pw_gid)
+    os.chmod(planted, 0o777)
+    with running(root, config(extension_dir), [r"SI0305: pool bad", r"SI0502", r"SI0307"]) \
+            as server:
+        assert "SI0307: %s is not a directory of uid 0" % planted in server.log_text()
+        assert server.get("/good").text.startswith("Hello")
+        assert os.listdir(planted) == []   # nothing written into it
+    # A symlink planted in its place is refused the same way; nothing is written through it.
+    root = make_root("probe-link")
+    elsewhere = scratch_dir("probe-link-target")
+    os.chmod(elsewhere, 0o700)
+    os.symlink(elsewhere, os.path.join(root, "run", "subinterp-probe"))
+    with running(root, config(extension_dir), [r"SI0305: pool bad", r"SI0502", r"SI0307"]) \
+            as server:
+        assert "SI0307" in server.log_text()
+        assert server.get("/good").text.startswith("Hello")
+    assert os.listdir(elsewhere) == []
