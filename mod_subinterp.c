@@ -69,6 +69,19 @@ static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                      "mpm_%s; a2enmod mpm_event) or worker", ap_show_mpm(), ap_show_mpm());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* Two embedders of libpython in one process (Debian's mod_wsgi links 3.11, we 3.13) share
+     * symbols and thread-state globals: every child aborted at exit ("PyEval_AcquireThread:
+     * the function must be called with the GIL held").  Installing libapache2-mod-wsgi-py3
+     * enables it, which is where a migration starts. */
+    for (module *m = ap_top_module; m; m = m->next)
+        if (m != &subinterp_module && m->name && strstr(m->name, "mod_wsgi.c")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SI0117: mod_wsgi is loaded too (%s); "
+                         "two modules that embed Python cannot share an Apache process.  "
+                         "Disable it (a2dismod wsgi) or remove its LoadModule line; "
+                         "docs/migration-from-mod_wsgi.md maps its directives onto ours",
+                         m->name);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     return OK;
 }
 

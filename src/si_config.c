@@ -271,6 +271,10 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
                                 spec->name, argv[i]);
         const char *key = apr_pstrmemdup(cmd->temp_pool, argv[i], eq - argv[i]);
         const char *err = apply_pool_option(cmd, spec, key, eq + 1);
+        /* Every message starts with its code (what admins grep for): "SI0103: SubinterpPool
+         * blog: virtualenv=...", not the pool's name first. */
+        if (err && strncmp(err, "SI", 2) == 0 && strlen(err) > 8 && err[6] == ':')
+            return apr_psprintf(cmd->pool, "%.6s: SubinterpPool %s:%s", err, spec->name, err + 7);
         if (err)
             return apr_psprintf(cmd->pool, "SubinterpPool %s: %s", spec->name, err);
     }

@@ -7,22 +7,22 @@ from harness import GRANT_APPS as DIRECTORY, Httpd, running
 
 
 @pytest.mark.parametrize("body,message", [
-    ("SubinterpPool p bogus=1", r"SubinterpPool p: SI0101: unknown option 'bogus'"),
+    ("SubinterpPool p bogus=1", r"SI0101: SubinterpPool p: unknown option 'bogus'"),
     ("SubinterpPool p interpreters", r"SI0101: SubinterpPool p: 'interpreters' is not option=value"),
     ("SubinterpPool interpreters=2", r"SI0101: SubinterpPool: 'interpreters=2' is not a pool name"),
-    ("SubinterpPool p interpreters=two", r"SI0102: option interpreters=two is not a whole number"),
-    ("SubinterpPool p interpreters=0", r"SI0102: option interpreters=0 is out of range"),
-    ("SubinterpPool p queue-timeout=-1", r"SI0102: option queue-timeout=-1 is out of range"),
-    ("SubinterpPool p gil=none", r"SI0102: option gil=none: expected own, shared or main"),
+    ("SubinterpPool p interpreters=two", r"SI0102: SubinterpPool p: option interpreters=two is not a whole number"),
+    ("SubinterpPool p interpreters=0", r"SI0102: SubinterpPool p: option interpreters=0 is out of range"),
+    ("SubinterpPool p queue-timeout=-1", r"SI0102: SubinterpPool p: option queue-timeout=-1 is out of range"),
+    ("SubinterpPool p gil=none", r"SI0102: SubinterpPool p: option gil=none: expected own, shared or main"),
     ("SubinterpPool p gil=main interpreters=2", r"SI0102: SubinterpPool p: gil=main runs in the "
                                                r"one main interpreter"),
-    ("SubinterpPool p python-path=/no/such/dir", r"SI0103: python-path: directory '/no/such/dir' "
+    ("SubinterpPool p python-path=/no/such/dir", r"SI0103: SubinterpPool p: python-path: directory '/no/such/dir' "
                                                  r"does not exist"),
-    ("SubinterpPool p virtualenv=/tmp", r"SI0103: virtualenv=/tmp: no /tmp/lib/python3\.\d+/"),
-    ("SubinterpPool p max-requests=0", r"SI0102: option max-requests=0 is out of range"),
-    ("SubinterpPool p request-timeout=0", r"SI0102: option request-timeout=0 is out of range"),
-    ("SubinterpPool p preload=maybe", r"SI0102: option preload=maybe: expected on or off"),
-    ("SubinterpPool p cpu-affinity=yes", r"SI0102: option cpu-affinity=yes: expected on or off"),
+    ("SubinterpPool p virtualenv=/tmp", r"SI0103: SubinterpPool p: virtualenv=/tmp: no /tmp/lib/python3\.\d+/"),
+    ("SubinterpPool p max-requests=0", r"SI0102: SubinterpPool p: option max-requests=0 is out of range"),
+    ("SubinterpPool p request-timeout=0", r"SI0102: SubinterpPool p: option request-timeout=0 is out of range"),
+    ("SubinterpPool p preload=maybe", r"SI0102: SubinterpPool p: option preload=maybe: expected on or off"),
+    ("SubinterpPool p cpu-affinity=yes", r"SI0102: SubinterpPool p: option cpu-affinity=yes: expected on or off"),
     ("SubinterpPool p gil=shared cpu-affinity=on", r"SI0102: SubinterpPool p: cpu-affinity=on "
                                                    r"needs gil=own"),
     ("SubinterpPool p gil=main max-requests=10", r"SI0102: SubinterpPool p: gil=main cannot be "
@@ -160,3 +160,16 @@ def test_prefork_is_refused_at_start_up(scratch):
                    mpm="prefork")
     rc, out = server.configtest()
     assert rc != 0 and "SI0111" in out and "threaded MPM" in out, out
+
+
+def test_mod_wsgi_loaded_beside_us_is_refused(scratch):
+    """Debian's libapache2-mod-wsgi-py3 (installed by make deps) embeds another libpython: with
+    both loaded every child aborted at exit.  apachectl -t and a start refuse it, naming it."""
+    server = Httpd(scratch, "LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so\n"
+                   + DIRECTORY + "SubinterpScriptAlias /a {apps}/hello.py\n")
+    rc, output = server.configtest()
+    assert rc != 0, output
+    assert "SI0117: mod_wsgi is loaded too" in output and "a2dismod wsgi" in output, output
+    with pytest.raises(RuntimeError) as excinfo:
+        server.start(timeout=15)
+    assert "SI0117" in str(excinfo.value)
