@@ -318,6 +318,24 @@ static const char *consequence(const si_mount_conf *script)
     return "it answers 500";
 }
 
+/* Messages of extensions that load in the first interpreter of a process only (Cython,
+ * PyO3, numpy): the second importer fails, wherever it is. */
+static const char *const once_per_process[] = {
+    "Interpreter change detected",                 /* Cython */
+    "more than once per process",                  /* numpy */
+    "do not yet support subinterpreters",          /* PyO3 */
+    "initialized once per interpreter process",    /* PyO3 */
+    NULL,
+};
+
+static const char *once_per_process_phrase(const char *text)
+{
+    for (int i = 0; once_per_process[i]; i++)
+        if (strstr(text, once_per_process[i]))
+            return once_per_process[i];
+    return NULL;
+}
+
 const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r,
                                     si_mount_conf *mount, int index)
 {
@@ -336,6 +354,15 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
     }
     const char *text = si_exception_text(p);
     const char *last = strrchr(text, '\n');
+    if (once_per_process_phrase(text))
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0308: pool %s interpreter %d: an extension "
+                     "that %s imports loads in one interpreter per process only (\"%s\"), and "
+                     "another interpreter of this process loaded it first: another pool, another "
+                     "interpreter of this pool, or the one this replaces.  Give it one "
+                     "interpreter per process: interpreters=1 without max-requests, and no other "
+                     "pool that imports it (or gil=main in a server of its own)",
+                     mount->pool_spec->name, index, mount->script,
+                     once_per_process_phrase(text));
     if (r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
                       "for %s failed; %s:\n%s", mount->pool_spec->name, index, mount->script,

@@ -215,7 +215,7 @@ SubinterpScriptAlias /listener {apps}/threads/queue_listener.py pool=listener
 class TestReplacementThatFailsToLoad:
     """An extension that loads in one interpreter per process: the slot's first interpreter has
     it, its replacement cannot.  The one that works keeps serving; a failed one gets no share."""
-    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0219")
+    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0219", r"SI0308")
     CONFIG = DIRECTORY + """
 SubinterpPool recycled gil=shared interpreters=1 max-requests=3
 SubinterpScriptAlias /recycled {apps}/once_per_process.py pool=recycled
@@ -229,7 +229,7 @@ SubinterpScriptAlias /recycled {apps}/once_per_process.py pool=recycled
 
 
 class TestAFailedInterpreterGetsNoRequests:
-    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0200")
+    EXPECTED_LOG = (r"SI0301.*once_per_process", r"SI0308")
     CONFIG = DIRECTORY + """
 SubinterpPool two gil=shared interpreters=2
 SubinterpScriptAlias /two {apps}/once_per_process.py pool=two
@@ -238,6 +238,10 @@ SubinterpScriptAlias /two {apps}/once_per_process.py pool=two
     def test_every_request_goes_to_the_ready_interpreter(self, httpd):
         codes = [httpd.get("/two").status_code for _ in range(20)]
         assert codes == [200] * 20, codes
+        # The failure is recognised and explained, not only a traceback.
+        assert httpd.wait_log(r"SI0308: pool two interpreter \d: an extension that \S+"
+                              r"once_per_process.py imports loads in one interpreter per process "
+                              r"only \(\"more than once per process\"\)", timeout=0, start=0)
 
 
 class TestABlockingAtexitStallsNoOtherPool:
@@ -259,7 +263,7 @@ SubinterpScriptAlias /other {apps}/whoami.py pool=other
         # reaped and its ending (the atexit) begins.
         for _ in range(6):
             assert httpd.get("/other").status_code == 200
-        httpd.expect_log(r"SI0218: pool blocking interpreter 0: ending generation 0 did not "
+        httpd.expect_log(r"SI0218: pool blocking interpreter 0: ending generation \d+ did not "
                          r"finish within 10 s", timeout=30)
         for _ in range(3):
             recycled = httpd.log_text(0).count("SI0210: pool other")
