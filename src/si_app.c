@@ -71,7 +71,18 @@ static const char loader_source[] =
     "        caller = caller_globals.get('__file__') or caller_globals.get('__name__', '?')\n"
     "        ignored(int(signalnum), caller)\n"
     "        return signal.getsignal(signalnum)\n"
-    "    signal.signal = signal_\n";
+    "    signal.signal = signal_\n"
+    "def unpin_new_threads():\n"
+    "    import os, threading\n"
+    "    cpus = os.sched_getaffinity(0)\n"
+    "    inner = threading.Thread._bootstrap_inner\n"
+    "    def _bootstrap_inner(self):\n"
+    "        try:\n"
+    "            os.sched_setaffinity(0, cpus)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "        inner(self)\n"
+    "    threading.Thread._bootstrap_inner = _bootstrap_inner\n";
 
 /* The loader's function `name` in a fresh namespace (new reference). */
 static PyObject *loader_function(const char *name)
@@ -177,6 +188,19 @@ static int restrict_signals(PyObject *module)
     return rv ? 0 : -1;
 }
 
+/* cpu-affinity=on pins a request's thread to its slot's CPU, and Linux gives a thread the CPU set
+ * of the thread that creates it: a ThreadPoolExecutor made in a request would stay on that one
+ * CPU for life.  Threads started through threading (executors included) take back the set the
+ * interpreter was set up with (never in a request: the child's, unpinned) as they start. */
+static int unpin_new_threads(void)
+{
+    PyObject *args = PyTuple_New(0);
+    PyObject *rv = args ? loader_call("unpin_new_threads", args) : NULL;
+    Py_XDECREF(rv);
+    Py_XDECREF(args);
+    return rv ? 0 : -1;
+}
+
 int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec)
 {
     st->log_server = spec->server;
@@ -187,6 +211,8 @@ int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_sp
     int rc = err && PySys_SetObject("stdout", out) == 0 && PySys_SetObject("stderr", err) == 0
              && PySys_SetObject("__stdout__", out) == 0 && PySys_SetObject("__stderr__", err) == 0
              ? restrict_signals(module) : -1;
+    if (rc == 0 && spec->cpu_affinity)
+        rc = unpin_new_threads();
     Py_XDECREF(out);
     Py_XDECREF(err);
     return rc;

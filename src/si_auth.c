@@ -20,12 +20,17 @@ static si_dir_conf *dir_config(request_rec *r)
 }
 
 /* Logs the pending exception of a hook call with what was being asked. */
+/* Both log against r, which a thread the hook started may be using inside Apache: inside the
+ * request's I/O guard, as every other use of r while the hook runs. */
 static void hook_raised(si_request *req, const char *what)
 {
+    int guarded = si_request_io_begin_keeping_error(req);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0602: pool %s interpreter %d: %s (%s) "
                   "raised for %s; answering 500:\n%s", req->slot->pool->name,
                   req->slot->index, what, req->mount->script, req->r->uri,
                   si_exception_text(req->r->pool));
+    if (guarded)
+        si_request_io_end(req);
 }
 
 /* function(environ, first[, second]) with the strings as latin-1 str, as everything in the
@@ -48,9 +53,12 @@ static PyObject *call_hook(si_request *req, const char *what, PyObject *function
 static void hook_misanswered(si_request *req, const char *what, PyObject *answer,
                              const char *expected)
 {
+    int guarded = si_request_io_begin_keeping_error(req);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, req->r, "SI0603: %s (%s) returned %.100s for %s; "
                   "expected %s. Answering 500", what, req->mount->script,
                   Py_TYPE(answer)->tp_name, req->r->uri, expected);
+    if (guarded)
+        si_request_io_end(req);
 }
 
 static void missing_script(request_rec *r, const char *directive, const char *needed_by)

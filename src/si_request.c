@@ -71,6 +71,16 @@ int si_request_io_begin(si_request *req)
     return 0;
 }
 
+int si_request_io_begin_keeping_error(si_request *req)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    int guarded = !req->io_ended && si_request_io_begin(req) == 0;
+    if (!guarded)
+        PyErr_Clear();   /* ended already: only this thread is left to use r */
+    PyErr_SetRaisedException(exc);
+    return guarded;
+}
+
 void si_request_io_end(si_request *req)
 {
     req->io_busy = 0;
@@ -97,11 +107,7 @@ static int app_failed(si_request *req, const char *what)
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
     }
     /* An app thread may be in Apache with r right now: r->pool is used under the guard only. */
-    PyObject *exc = PyErr_GetRaisedException();
-    int guarded = !req->io_ended && si_request_io_begin(req) == 0;
-    if (!guarded)
-        PyErr_Clear();   /* ended already: only this thread is left to use r */
-    PyErr_SetRaisedException(exc);
+    int guarded = si_request_io_begin_keeping_error(req);
     const char *text = si_exception_text(r->pool);
     si_stats_add(req->mount->pool_spec, timed_out ? SI_STAT_TIMEOUTS : SI_STAT_EXCEPTIONS);
     if (timed_out)

@@ -63,6 +63,11 @@ typedef struct si_request {
 int si_request_io_begin(si_request *req);
 void si_request_io_end(si_request *req);
 
+/* The guard for logging on the request's own thread while an exception is pending (it stays
+ * pending): 1 when entered (si_request_io_end follows), 0 when the request's I/O has ended and
+ * only this thread is left to use r. */
+int si_request_io_begin_keeping_error(si_request *req);
+
 /* Entry point for the handlers: acquire an interpreter, run the app, release it.  A mount takes
  * SCRIPT_NAME from its URL; a handler script or a file takes it from Apache's mapping. */
 int si_request_handle(request_rec *r, si_mount_conf *mount);

@@ -192,6 +192,12 @@ SubinterpScriptAlias /free {apps}/whoami.py pool=free
         assert len(pinned["cpus"]) == 1 and free["cpus"] == allowed
 
 
+    def test_threads_started_in_a_pinned_request_get_every_cpu(self, httpd):
+        allowed = sorted(os.sched_getaffinity(0))
+        r = httpd.get("/pinned/executor").json()
+        assert len(r["cpus"]) == 1 and r["executor_cpus"] == allowed, r
+
+
 class TestCpuAffinityWithANestedRequest:
     """An ErrorDocument Apache nests inside a pinned request (while it reads its body) takes the
     other interpreter, whose CPU it pins; the outer request must get its own pin back."""

@@ -1,5 +1,6 @@
 """Says which interpreter and OS thread ran the request; ?sleep=S holds it that long;
-/sqlite runs a sqlite3 user-defined function (called back through PyGILState_Ensure)."""
+/sqlite runs a sqlite3 user-defined function (called back through PyGILState_Ensure); /executor
+says which CPUs a ThreadPoolExecutor's thread made in the request may run on."""
 import json
 import os
 import sqlite3
@@ -25,6 +26,10 @@ def application(environ, start_response):
         "loaded_at": LOADED_AT,
         "import_token": IMPORT_TOKEN,
     }
+    if environ["PATH_INFO"] == "/executor":
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            info["executor_cpus"] = ex.submit(lambda: sorted(os.sched_getaffinity(0))).result()
     if environ["PATH_INFO"] == "/sqlite":
         db = sqlite3.connect(":memory:")
         db.create_function("twice", 1, lambda v: (v * 2, id(sys))[0])
