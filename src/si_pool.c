@@ -405,8 +405,9 @@ static si_end_result end_in_python(si_instance *inst, int all, apr_time_t grace_
     return SI_ENDED;
 }
 
-/* Enders outlive no one's memory: an instance is malloc'd and never freed, and an ender that
- * finishes after the child gave up on it (ender_orphans) touches nothing of the child's. */
+/* An ender the child gave up on (SI0218 at exit) may still finish while the child's memory pool
+ * is being destroyed: it touches only the instance (malloc'd, never freed), its spec (the
+ * configuration's) and Python, never the child's memory pool. */
 static pthread_mutex_t ender_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ender_done = PTHREAD_COND_INITIALIZER;
 
