@@ -126,6 +126,12 @@ const char *si_instance_failure(si_instance *inst, si_mount_conf *mount)
     return inst->why[mount->index];
 }
 
+static pthread_mutex_t ender_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ender_done = PTHREAD_COND_INITIALIZER;
+/* Every instance this process made, linked by next_made; ender_lock.  What is still running or
+ * was never ended stays reachable here to the process's end. */
+static si_instance *made;
+
 /* Imports the pool's scripts in order (imports come first); under preload=off only the
  * SubinterpImportScripts, which exist to run at start-up. */
 static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
@@ -239,6 +245,10 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
         apr_pool_destroy(ptemp);
         return NULL;
     }
+    si_plock(&ender_lock);
+    inst->next_made = made;
+    made = inst;
+    si_punlock(&ender_lock);
     inst->slot = slot;
     inst->spec = spec;
     inst->slot_index = slot->index;
@@ -265,6 +275,7 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, spec->server, "SI0202: pool %s: creating "
                      "interpreter %d (gil=%s) failed: %s", spec->name, slot->index,
                      si_gil_name(spec->gil), status.err_msg ? status.err_msg : "unknown error");
+        inst->ended = 1;   /* no interpreter to end: freed at exit with the others */
         apr_pool_destroy(ptemp);
         return NULL;
     }
@@ -406,10 +417,8 @@ static si_end_result end_in_python(si_instance *inst, int all, apr_time_t grace_
 }
 
 /* An ender the child gave up on (SI0218 at exit) may still finish while the child's memory pool
- * is being destroyed: it touches only the instance (malloc'd, never freed), its spec (the
- * configuration's) and Python, never the child's memory pool. */
-static pthread_mutex_t ender_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ender_done = PTHREAD_COND_INITIALIZER;
+ * is being destroyed: it touches only the instance (malloc'd, freed only once it ended and
+ * Python is gone), its spec (the configuration's) and Python, never the child's memory pool. */
 
 static void *end_thread(void *data)
 {
@@ -519,6 +528,24 @@ si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until
         }
     }
     return result;
+}
+
+void si_instances_free_ended(void)
+{
+    si_plock(&ender_lock);
+    si_instance **link = &made;
+    while (*link) {
+        si_instance *inst = *link;
+        if (inst->ended && inst->ender != SI_ENDER_RUNNING) {
+            *link = inst->next_made;
+            free(inst->registry.states);
+            free(inst);
+        }
+        else {
+            link = &inst->next_made;
+        }
+    }
+    si_punlock(&ender_lock);
 }
 
 void si_instance_pin(si_instance *inst)

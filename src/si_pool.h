@@ -32,9 +32,10 @@ typedef enum {
 /* Where ending an instance stands: its ender thread (si_instance_end) runs, or has a result. */
 typedef enum { SI_ENDER_IDLE = 0, SI_ENDER_RUNNING, SI_ENDER_DONE } si_ender_state;
 
-/* malloc'd and never freed (a few hundred bytes): a thread's cache may still point at a retired
- * one's registry long after its interpreter ended, and an ender left running at child exit may
- * finish after the child's memory pool is gone. */
+/* malloc'd, and freed only at child exit once it ended (si_instances_free_ended; a few hundred
+ * bytes each until then): a thread's cache may still point at a retired one's registry long
+ * after its interpreter ended, and an ender left running at child exit may finish after the
+ * child's memory pool is gone. */
 typedef struct si_instance {
     struct si_slot *slot;
     si_pool_spec *spec;             /* the configuration's (what an ender may read) */
@@ -70,6 +71,7 @@ typedef struct si_instance {
     apr_thread_mutex_t *load_lock;  /* serializes preload=off imports (taken without the GIL) */
     PyObject *file_loader;          /* loads subinterp-script files (pools that serve them) */
     struct si_instance *next_retired;
+    struct si_instance *next_made;  /* si_pool.c's list of every instance; its ender_lock */
 } si_instance;
 
 typedef struct si_slot {
@@ -138,6 +140,10 @@ void si_instance_load_apps(si_instance *inst, server_rec *s);
  * with nothing attached. */
 typedef enum { SI_NOT_YET, SI_ENDED, SI_ABANDONED } si_end_result;
 si_end_result si_instance_end(si_instance *inst, int all, apr_time_t grace_until);
+
+/* Frees every instance that ended and whose ender is done; the rest stay (reachable) to the
+ * process's end.  Only once no thread's state cache is left (si_tstate_free_threads). */
+void si_instances_free_ended(void);
 
 /* Why mount failed to load in inst, in one line ("" if it did not fail). */
 const char *si_instance_failure(si_instance *inst, si_mount_conf *mount);

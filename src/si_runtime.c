@@ -288,6 +288,7 @@ static apr_status_t stop_runtime(void *data)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server,
                      "SI0205: Python finalization reported an error (buffered data lost?)");
     si_tstate_free_threads();
+    si_instances_free_ended();
     /* No Python runs any more; a daemon thread still in a queue wait is woken and leaves. */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
