@@ -19,8 +19,26 @@
 
 static const char loader_source[] =
     "import importlib.machinery, importlib.util, os, site, sys\n"
+    "def _isolated(venv_site):\n"
+    "    cfg = os.path.join(venv_site, os.pardir, os.pardir, os.pardir, 'pyvenv.cfg')\n"
+    "    try:\n"
+    "        with open(cfg, encoding='utf-8') as f:\n"
+    "            lines = f.read().splitlines()\n"
+    "    except OSError:\n"
+    "        return False\n"
+    "    for line in lines:\n"
+    "        key, eq, value = line.partition('=')\n"
+    "        if eq and key.strip().lower() == 'include-system-site-packages':\n"
+    "            return value.strip().lower() != 'true'\n"
+    "    return True\n"
     "def prepare(paths, venv_site):\n"
     "    if venv_site:\n"
+    "        if _isolated(venv_site):\n"
+    "            base = set(site.getsitepackages([sys.base_prefix, sys.base_exec_prefix]))\n"
+    "            if site.ENABLE_USER_SITE:\n"
+    "                base.add(site.getusersitepackages())\n"
+    "            base = {os.path.realpath(p) for p in base}\n"
+    "            sys.path[:] = [p for p in sys.path if os.path.realpath(p) not in base]\n"
     "        before = list(sys.path)\n"
     "        site.addsitedir(venv_site)\n"
     "        sys.path[:] = [p for p in sys.path if p not in before] + before\n"
@@ -227,12 +245,14 @@ void si_app_trace_imports(int fd)
 }
 
 /* In a probe: each module's loading is bracketed in the report ("begin NAME" ... "end NAME"),
- * so the innermost unfinished one names what was being imported if the process dies. */
+ * so the innermost unfinished one names what was being imported if the process dies, and each
+ * file a module is loaded from is named ("file PATH"): the probe's cached verdict holds only
+ * while none of them changed. */
 void si_app_trace_begin(void)
 {
     if (trace_fd < 0)
         return;
-    char code[1536];
+    char code[2048];
     apr_snprintf(code, sizeof(code),
         "import os as _os, sys as _sys\n"
         "class _SiProbeLoader:\n"
@@ -263,8 +283,11 @@ void si_app_trace_begin(void)
         "            if spec is not None:\n"
         "                if spec.loader is not None and hasattr(spec.loader, 'exec_module'):\n"
         "                    spec.loader = _SiProbeLoader(spec.loader, name)\n"
+        "                if spec.has_location and isinstance(spec.origin, str) \\\n"
+        "                        and '\\n' not in spec.origin:\n"
+        "                    _os.write(%d, b'file ' + _os.fsencode(spec.origin) + b'\\n')\n"
         "                return spec\n"
-        "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd, trace_fd, trace_fd);
+        "_sys.meta_path.insert(0, _SiProbeTrace())\n", trace_fd, trace_fd, trace_fd, trace_fd);
     if (PyRun_SimpleString(code) != 0)
         PyErr_Clear();
 }

@@ -212,6 +212,9 @@ static void *APR_THREAD_FUNC deadline_main(apr_thread_t *thread, void *data)
  * only while CPython creates the interpreter). */
 static si_instance *build(si_slot *slot)
 {
+    pid_t died;
+    if (si_stats_load_verdict(slot->pool->spec, &died) == SI_LOAD_GUILTY)
+        return NULL;   /* a child died loading it (SI0309): the current instance keeps serving */
     si_tstate_restore(maint->main_state);
     si_instance *fresh = si_instance_create(slot, maint->main_state, maint->server,
                                             maint->global_path);

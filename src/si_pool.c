@@ -1,5 +1,6 @@
 /* si_pool.c — interpreter instances of a pool, and least-busy dispatch. */
 #include "si_pool.h"
+#include "si_stats.h"
 #include "si_app.h"
 #include "si_extpath.h"
 #include "si_shared_store.h"
@@ -207,10 +208,23 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         load_apps(inst, s, ptemp);
 }
 
+/* Marks this process in shared memory as loading the pool while any of its threads does
+ * (si_stats.h: a child that dies meanwhile is seen by the next ones). */
+static void loading(si_pool *pool, int delta)
+{
+    si_lock(pool->lock);
+    pool->loading += delta;
+    if (pool->loading == (delta > 0 ? 1 : 0))
+        si_stats_loading(pool->spec, delta > 0);
+    si_unlock(pool->lock);
+}
+
 void si_instance_load_apps(si_instance *inst, server_rec *s)
 {
+    inst->deferred = 0;
     if (!inst->apps)
         return;
+    loading(inst->slot->pool, 1);
     apr_pool_t *ptemp;
     apr_status_t rv = apr_pool_create(&ptemp, NULL);
     if (rv != APR_SUCCESS) {
@@ -224,6 +238,7 @@ void si_instance_load_apps(si_instance *inst, server_rec *s)
         PyThreadState_DeleteCurrent();
     }
     apr_pool_destroy(ptemp);
+    loading(inst->slot->pool, -1);
 }
 
 static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec *s,
@@ -280,16 +295,17 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
         return NULL;
     }
     si_tstate_note_attached(state);
-    rv = si_tstate_registry_init(&inst->registry,
-                                              PyThreadState_GetInterpreter(state));
+    rv = si_tstate_registry_init(&inst->registry, PyThreadState_GetInterpreter(state));
     si_extpath_register(inst->registry.interp, spec);
     /* Unregistered, the interpreter's first state would never be deleted, and ending the
      * interpreter later would find a state no one owns. */
     if (rv != APR_SUCCESS || si_tstate_register(&inst->registry, state) < 0)
         set_up_failed(inst, "no memory or mutex for its thread-state registry",
                       rv != APR_SUCCESS ? rv : APR_ENOMEM);
-    else
-        set_up(inst, s, global_path, ptemp, defer && spec->gil == SI_GIL_OWN);
+    else {
+        inst->deferred = defer && spec->gil == SI_GIL_OWN;
+        set_up(inst, s, global_path, ptemp, inst->deferred);
+    }
     /* The new interpreter's state is attached (own GIL: main's was detached); swap back. */
     PyEval_SaveThread();
     si_tstate_restore(main_state);
@@ -297,16 +313,25 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
     return inst;
 }
 
+static si_instance *create_marked(si_slot *slot, PyThreadState *main_state, server_rec *s,
+                                  apr_array_header_t *global_path, int defer)
+{
+    loading(slot->pool, 1);
+    si_instance *inst = create(slot, main_state, s, global_path, defer);
+    loading(slot->pool, -1);
+    return inst;
+}
+
 si_instance *si_instance_create(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                 apr_array_header_t *global_path)
 {
-    return create(slot, main_state, s, global_path, 0);
+    return create_marked(slot, main_state, s, global_path, 0);
 }
 
 si_instance *si_instance_create_deferred(si_slot *slot, PyThreadState *main_state,
                                          server_rec *s, apr_array_header_t *global_path)
 {
-    return create(slot, main_state, s, global_path, 1);
+    return create_marked(slot, main_state, s, global_path, 1);
 }
 
 static void release_objects(si_instance *inst)

@@ -50,6 +50,7 @@ typedef struct si_instance {
                                      * pool->lock */
     apr_time_t parked_since;        /* retired and drained, but app threads still run in it */
     int park_logged, exit_funcs_run;
+    int deferred;                   /* its apps are imported later (si_instance_load_apps) */
     /* ending (si_instance_end); the ender fields are guarded by si_pool.c's ender_lock */
     si_ender_state ender;
     int end_all;
@@ -105,6 +106,7 @@ typedef struct si_pool {
     apr_time_t scripts_mtime;       /* newest mtime of the mounted scripts when last loaded */
     apr_uint64_t rejected;          /* 503s for queue-timeout */
     struct si_store *store;         /* mod_subinterp.shared: outlives every instance */
+    int loading;                    /* threads creating or loading an instance now; lock */
 } si_pool;
 
 /* Allocates the pool and its slots; slots take cache indexes from *next_cache_index. */

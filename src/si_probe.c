@@ -11,12 +11,17 @@
  * Other pools serve as usual.
  *
  * Results are kept in DefaultRuntimeDir, keyed by the Python version, the pool's options and the
- * paths and modification times of its scripts and path directories, so that restarts with
- * nothing changed start as fast as before.  `SubinterpImportProbe Off` turns probing off.
+ * paths and modification times of its scripts and path directories, and hold only while every
+ * file the probe's imports loaded (each module and extension, stdlib included) keeps its
+ * modification time and size: a module edited to crash at import is probed again, so restarts
+ * with nothing changed start as fast as before, and no other does.  Whatever the cache says, a
+ * child that dies while loading a pool marks it failed for the later children of that
+ * generation (si_stats_loader_died).  `SubinterpImportProbe Off` turns probing off.
  */
 #include "si_probe.h"
 #include "si_pool.h"
 #include "si_runtime.h"
+#include "si_stats.h"
 
 #include "apr_md5.h"
 #include "mod_unixd.h"
@@ -30,7 +35,8 @@
 #include <unistd.h>
 
 #define SI_PROBE_TIMEOUT_MS 60000
-#define SI_PROBE_REPORT_MAX 16384
+#define SI_PROBE_REPORT_MAX (4 * 1024 * 1024)   /* module names and files: Django's ~1,000 */
+#define SI_PROBE_CACHE_MAX  (4 * 1024 * 1024)
 #define SI_PROBE_STACK "; Python stack: "   /* what follows is for SI0305 only */
 
 typedef struct {
@@ -39,6 +45,7 @@ typedef struct {
     int fd;                          /* read end of the report pipe; -1 once at EOF */
     char *report;
     apr_size_t len;
+    int truncated;                   /* the report lost its start: its file list is incomplete */
     const char *cache_file;
 } si_probe;
 
@@ -84,7 +91,7 @@ static int open_own(const char *file, int flags)
 /* What decides a probe's outcome, as the name of its cache file (NULL: no runtime dir). */
 static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_header_t *global)
 {
-    const char *key = apr_psprintf(p, "%s|%s|%s|%d|%s", Py_GetVersion(), spec->name,
+    const char *key = apr_psprintf(p, "2|%s|%s|%s|%d|%s", Py_GetVersion(), spec->name,
                                    si_gil_name(spec->gil), spec->server->is_virtual,
                                    spec->virtualenv ? spec->virtualenv : "");
     for (int i = 0; i < spec->mounts->nelts; i++)
@@ -107,34 +114,76 @@ static const char *cache_file(apr_pool_t *p, si_pool_spec *spec, apr_array_heade
     return apr_pstrcat(p, dir, "/", hex, NULL);
 }
 
-/* The cached outcome: NULL if none, "" if the pool loaded, else the failure text. */
+/* Nanoseconds: an edit within the second of the last one, to the same size, still counts. */
+static long long mtime_ns(const struct stat *st)
+{
+    return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+/* Whether a "F MTIME SIZE PATH" line of a cache file still describes its file. */
+static int unchanged(char *line)
+{
+    long long mtime, size;
+    int at = 0;
+    struct stat st;
+    if (sscanf(line, "F %lld %lld %n", &mtime, &size, &at) != 2 || at == 0)
+        return 0;
+    return stat(line + at, &st) == 0 && mtime_ns(&st) == mtime && (long long)st.st_size == size;
+}
+
+/* The cached outcome: NULL if none (or a file its imports loaded changed since), "" if the pool
+ * loaded, else the failure text.  The file: one "F MTIME SIZE PATH" line per file the probe
+ * loaded, then "ok" or "failed" and the failure. */
 static const char *cached(apr_pool_t *p, const char *file)
 {
     int fd = file ? open_own(file, O_RDONLY) : -1;
     if (fd < 0)
         return NULL;
-    const char *result = NULL;
-    char *text = apr_palloc(p, 65536);
-    ssize_t n = read(fd, text, 65535);
-    if (n >= 2) {
-        text[n] = '\0';
-        result = strncmp(text, "ok", 2) == 0 ? "" : strncmp(text, "failed\n", 7) == 0
-                 ? text + 7 : NULL;
-    }
+    char *text = apr_palloc(p, SI_PROBE_CACHE_MAX + 1);
+    apr_size_t len = 0;
+    ssize_t n;
+    while (len < SI_PROBE_CACHE_MAX
+           && (n = read(fd, text + len, SI_PROBE_CACHE_MAX - len)) > 0)
+        len += n;
     close(fd);
-    return result;
+    text[len] = '\0';
+    char *at = text;
+    while (*at == 'F') {
+        char *end = strchr(at, '\n');
+        if (!end)
+            return NULL;
+        *end = '\0';
+        if (!unchanged(at))
+            return NULL;
+        at = end + 1;
+    }
+    return strncmp(at, "ok\n", 3) == 0 ? "" : strncmp(at, "failed\n", 7) == 0 ? at + 7 : NULL;
 }
 
-static void remember(apr_pool_t *p, const char *file, const char *failure)
+/* Writes the verdict after the files the probe's report names (a truncated report names too
+ * few to be trusted: nothing is kept). */
+static void remember(apr_pool_t *p, si_probe *probe, const char *failure)
 {
-    int fd = file ? open_own(file, O_WRONLY | O_CREAT | O_TRUNC) : -1;
+    if (probe->truncated)
+        return;
+    int fd = probe->cache_file ? open_own(probe->cache_file, O_WRONLY | O_CREAT | O_TRUNC) : -1;
     if (fd < 0)
         return;
-    const char *text = failure ? apr_pstrcat(p, "failed\n", failure, NULL) : "ok\n";
-    size_t len = strlen(text);
-    /* A short write leaves neither "ok" nor "failed\n": read back as no verdict, so probed
+    apr_array_header_t *lines = apr_array_make(p, 256, sizeof(const char *));
+    char *state, *text = apr_pstrmemdup(p, probe->report ? probe->report : "", probe->len);
+    for (char *line = apr_strtok(text, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
+        struct stat st;
+        if (strncmp(line, "file ", 5) == 0 && stat(line + 5, &st) == 0)
+            APR_ARRAY_PUSH(lines, const char *) = apr_psprintf(p, "F %" APR_INT64_T_FMT " %"
+                APR_INT64_T_FMT " %s\n", (apr_int64_t)mtime_ns(&st), (apr_int64_t)st.st_size,
+                line + 5);
+    }
+    APR_ARRAY_PUSH(lines, const char *) = failure ? apr_pstrcat(p, "failed\n", failure, NULL)
+                                                  : "ok\n";
+    const char *all = apr_array_pstrcat(p, lines, 0);
+    /* A short write leaves no verdict after the file lines: read back as none, so probed
      * again. */
-    ssize_t written = write(fd, text, len);
+    ssize_t written = write(fd, all, strlen(all));
     (void)written;
     close(fd);
 }
@@ -176,6 +225,7 @@ static void run_probe(server_rec *s, si_pool_spec *spec, int report_fd)
         for (server_rec *vs = s; vs; vs = vs->next)
             vs->error_log = devnull;
     spec->lazy = 0;   /* preload=off apps are imported at a request: probe them too */
+    si_stats_forget();   /* a probe that dies or is stopped tells the children nothing there */
     int rc = si_runtime_probe(p, s, spec, report_fd);
     _exit(rc == 0 ? 0 : 2);
 }
@@ -264,6 +314,7 @@ static void collect(apr_pool_t *p, si_probe *probes, int count)
             if (probes[i].len + n > SI_PROBE_REPORT_MAX) {
                 /* keep the end: the module being imported when it died is the last line */
                 apr_size_t keep = SI_PROBE_REPORT_MAX / 2;
+                probes[i].truncated = 1;
                 if (probes[i].len > keep) {
                     memmove(probes[i].report, probes[i].report + probes[i].len - keep, keep);
                     probes[i].len = keep;
@@ -384,10 +435,10 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         if (WIFSIGNALED(status)) {
             const char *failure = describe(ptemp, probe, WTERMSIG(status));
             failed(pconf, probe, failure, 0);
-            remember(ptemp, probe->cache_file, failure);
+            remember(ptemp, probe, failure);
         }
         else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            remember(ptemp, probe->cache_file, NULL);
+            remember(ptemp, probe, NULL);
         }
         /* Any other exit (Python could not start as Apache's user, say): the children will
          * meet and log the same problem themselves; nothing is cached. */

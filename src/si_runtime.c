@@ -1,5 +1,6 @@
 /* si_runtime.c — Python's life in an Apache child (see si_runtime.h). */
 #include "si_runtime.h"
+#include "si_stats.h"
 #include "si_config.h"
 #include "si_module.h"
 #include "si_pool.h"
@@ -144,7 +145,7 @@ static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
     for (int i = 0; i < pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
         for (int k = 0; k < pool->slot_count; k++)
-            if (pool->slots[k].current && pool->spec->gil == SI_GIL_OWN)
+            if (pool->slots[k].current && pool->slots[k].current->deferred)
                 w.instances[w.count++] = pool->slots[k].current;
     }
     int cpus = si_online_cpus();
@@ -341,6 +342,35 @@ int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_spec *spec, int repor
     return write(report_fd, line, n) == n ? 0 : -1;
 }
 
+/* A pool that an earlier child of this generation died loading, and no other pool at the time
+ * (a crashing import, whatever the probe's cache said), is not loaded again: its URLs answer
+ * 500 with the reason, as after a failed probe, and every other pool serves.  One that a child
+ * died loading along with others is a suspect: loaded now, alone, before the others load side
+ * by side, so that if it crashes again the next child knows which pool to leave alone.
+ * Returns 1 to leave the pool alone; *alone says to load it on its own. */
+static int left_alone(apr_pool_t *pchild, si_pool_spec *spec, int *alone)
+{
+    pid_t died = 0;
+    si_load_verdict verdict = si_stats_load_verdict(spec, &died);
+    *alone = verdict == SI_LOAD_SUSPECT;
+    if (verdict == SI_LOAD_SUSPECT)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0309: pool %s (%s): child "
+                     "%" APR_PID_T_FMT " of this server died while it loaded this pool and "
+                     "others; this child (pid %" APR_PID_T_FMT ") loads it on its own first, to "
+                     "find which one", spec->name, spec->defined_at, died, getpid());
+    if (verdict != SI_LOAD_GUILTY)
+        return 0;
+    spec->probe_failure = apr_psprintf(pchild, "child %" APR_PID_T_FMT " of this server died "
+                                       "while it loaded this pool's apps (see its exit signal "
+                                       "above)", died);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0309: pool %s (%s): %s, so this "
+                 "child (pid %" APR_PID_T_FMT ") does not load it and its URLs answer 500; "
+                 "other pools serve as usual.  Fix the app (or the extension) and restart "
+                 "Apache: the pool is tried again then", spec->name, spec->defined_at,
+                 spec->probe_failure, getpid());
+    return 1;
+}
+
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     si_server_conf *conf = si_server_config(s);
@@ -367,14 +397,22 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     if (si_tstate_init(pchild, slots) != APR_SUCCESS || !(rt->main_state = start_python(s, conf)))
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
 
-    int ready = 0;
+    int ready = 0, alone;
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        for (int k = 0; k < pool->slot_count && !pool->spec->probe_failure; k++) {
+        if (pool->spec->probe_failure || left_alone(pchild, pool->spec, &alone))
+            continue;
+        int loaded = 0;
+        for (int k = 0; k < pool->slot_count; k++) {
             si_slot *slot = &pool->slots[k];
-            si_pool_swap(slot, si_instance_create_deferred(slot, rt->main_state, s,
-                                                           conf->python_path));
+            si_pool_swap(slot, alone ? si_instance_create(slot, rt->main_state, s,
+                                                          conf->python_path)
+                                     : si_instance_create_deferred(slot, rt->main_state, s,
+                                                                   conf->python_path));
+            loaded += slot->current && slot->current->apps_failed == 0;
         }
+        if (alone && loaded == pool->slot_count)
+            si_stats_acquit(pool->spec);
     }
     PyEval_SaveThread();
     warm_up(pchild, s, rt->pools);

@@ -1,12 +1,19 @@
-/* si_stats.c — server-wide counters per pool in shared memory (see si_stats.h). */
+/* si_stats.c — server-wide counters and loading marks per pool in shared memory (see si_stats.h). */
 #include "si_stats.h"
 
 #include "apr_shm.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
+
+#define SI_LOADERS 16   /* children loading one pool at once (more go unmarked) */
 
 typedef struct {
     _Atomic apr_uint64_t value[SI_STAT_COUNT];
+    /* Processes loading the pool: 0 is free.  A process that dies leaves its pid for the rest
+     * of the generation, which is how the next children learn of it. */
+    _Atomic pid_t loader[SI_LOADERS];
 } si_stats_row;
 
 /* Set in the parent before the children fork, so every child maps the same segment. */
@@ -58,4 +65,64 @@ apr_uint64_t si_stats_get(const si_pool_spec *spec, si_stat which)
 {
     si_stats_row *row = row_of(spec);
     return row ? atomic_load_explicit(&row->value[which], memory_order_relaxed) : 0;
+}
+
+void si_stats_loading(const si_pool_spec *spec, int on)
+{
+    si_stats_row *row = row_of(spec);
+    pid_t self = getpid();
+    for (int i = 0; row && i < SI_LOADERS; i++) {
+        pid_t expected = on ? 0 : self;
+        if (atomic_compare_exchange_strong(&row->loader[i], &expected, on ? self : 0) && on)
+            return;
+    }
+}
+
+void si_stats_forget(void)
+{
+    rows = NULL;
+    row_count = 0;
+}
+
+/* Children run as one user, so only a pid that no longer exists answers ESRCH (the parent reaps
+ * a dead child before it starts the next). */
+static int gone(pid_t pid)
+{
+    return pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static int rows_marked_by(pid_t pid)
+{
+    int n = 0;
+    for (int r = 0; r < row_count; r++)
+        for (int i = 0; i < SI_LOADERS; i++)
+            if (atomic_load(&rows[r].loader[i]) == pid) {
+                n++;
+                break;
+            }
+    return n;
+}
+
+si_load_verdict si_stats_load_verdict(const si_pool_spec *spec, pid_t *who)
+{
+    si_stats_row *row = row_of(spec);
+    si_load_verdict verdict = SI_LOAD_CLEAR;
+    for (int i = 0; row && i < SI_LOADERS && verdict != SI_LOAD_GUILTY; i++) {
+        pid_t pid = atomic_load(&row->loader[i]);
+        if (!gone(pid))
+            continue;
+        *who = pid;
+        verdict = rows_marked_by(pid) == 1 ? SI_LOAD_GUILTY : SI_LOAD_SUSPECT;
+    }
+    return verdict;
+}
+
+void si_stats_acquit(const si_pool_spec *spec)
+{
+    si_stats_row *row = row_of(spec);
+    for (int i = 0; row && i < SI_LOADERS; i++) {
+        pid_t pid = atomic_load(&row->loader[i]);
+        if (gone(pid))
+            atomic_compare_exchange_strong(&row->loader[i], &pid, 0);
+    }
 }

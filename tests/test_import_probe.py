@@ -3,6 +3,7 @@
 and the module, and every other pool serves.  Without the probe, each child died at start-up and
 Apache replaced it forever."""
 import os
+import re
 import subprocess
 import sysconfig
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from conftest import scratch_dir
-from harness import APPS, running
+from harness import APPS, eventually, running
 
 CRASHY = os.path.join(APPS, "crashy")
 
@@ -140,3 +141,94 @@ def test_a_probe_cache_another_user_made_first_is_not_trusted(extension_dir):
         assert "SI0307" in server.log_text()
         assert server.get("/good").text.startswith("Hello")
     assert os.listdir(elsewhere) == []
+
+
+EDITED_CONFIG = """
+DefaultRuntimeDir {root}/run
+SubinterpImportProbe %s
+SubinterpPool edited python-path={root}/app
+SubinterpPool good
+SubinterpScriptAlias /edited {root}/app/edited_app.py pool=edited
+SubinterpScriptAlias /good {apps}/hello.py pool=good
+<Directory "{root}/app">
+    Require all granted
+</Directory>
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
+
+EDITED_APP = """import helper
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [helper.WORD]
+"""
+
+
+def app_root(name, helper_text):
+    """A root whose app/ holds edited_app.py, which imports app/helper.py."""
+    root = make_root(name)
+    app = os.path.join(root, "app")
+    os.makedirs(app)
+    for path in (root, app):
+        os.chmod(path, 0o755)
+    with open(os.path.join(app, "edited_app.py"), "w") as f:
+        f.write(EDITED_APP)
+    write_helper(root, helper_text)
+    return root
+
+
+def write_helper(root, text):
+    """Rewrites app/helper.py in place: its directory's modification time stays as it was."""
+    path = os.path.join(root, "app", "helper.py")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def test_a_module_edited_to_crash_is_probed_again(extension_dir):
+    """The cached verdict covered the script and the path directories only, so a module the app
+    imports, edited in place to abort at import, was never probed: every child died at start-up
+    (exit signal Aborted once a second, the good pool's requests timed out).  Now the verdict
+    holds only while every file the probe loaded is unchanged."""
+    root = app_root("probe-edited", "WORD = b'fine'\n")
+    expected = [r"SI0305: pool edited", r"SI0502: pool edited"]
+    with running(root, EDITED_CONFIG % "On", expected) as server:
+        assert server.get("/edited").text == "fine"
+        server.stop()
+        write_helper(root, "import os\nos.abort()\nWORD = b'never'\n")
+        mark = len(server.log_text())
+        server.start()
+        log = server.log_text(mark)
+        assert "SI0305: pool edited" in log and "importing helper" in log, log
+        assert "remembered from an earlier start" not in log
+        assert server.get("/good").text.startswith("Hello")
+        assert server.get("/edited").status_code == 500
+        time.sleep(2)   # a crash loop would show by now
+        assert not re.search(r"child pid \d+ exit signal", server.log_text(mark))
+
+
+def test_a_child_that_dies_loading_a_pool_fails_it_for_the_next_children():
+    """Whatever the probe said (here it is off), a child that dies while loading a pool is seen
+    by the next child, which leaves that pool alone (SI0309) and serves every other one: one
+    crash, not a crash loop that takes every virtual host down."""
+    root = app_root("loader-died", "import os\nos.abort()\n")
+    expected = [r"SI0309: pool edited", r"exit signal Abort", r"SI0502: pool edited"]
+    with running(root, EDITED_CONFIG % "Off", expected) as server:
+        server.wait_log(r"SI0309: pool edited", timeout=20, start=0)
+        log = server.log_text()
+        assert re.search(r"SI0309: pool edited \(.*\): child \d+ of this server died while it "
+                         r"loaded this pool's apps", log), log
+        assert eventually(lambda: server.get("/good").status_code, 200, timeout=10) == 200, \
+            server.log_text()
+        r = server.get("/edited")
+        assert r.status_code == 500
+        time.sleep(3)
+        crashes = len(re.findall(r"child pid \d+ exit signal", server.log_text()))
+        # The first child died loading both pools at once; the second loads each on its own
+        # (SI0309 "to find which one") and dies in the edited one; the third leaves it alone.
+        assert 1 <= crashes <= 2, server.log_text()
+        status = server.get("/good")
+        assert status.status_code == 200
