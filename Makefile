@@ -6,7 +6,9 @@ SHELL        := /bin/bash
 APXS         ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 HTTPD        ?= $(shell command -v apache2 2>/dev/null || echo /usr/sbin/apache2)
 BUILD        := build
-VENV         := .venv
+TEST_VENV    := .venv
+# make run VENV=/path/to/venv: the app's own virtualenv (its pool's virtualenv=)
+VENV         ?=
 APP          ?= examples/hello.py
 PORT         ?= 8000
 PYTEST_ARGS  ?=
@@ -78,13 +80,13 @@ apache:
 
 # The tests make venvs and measure CPython with sys.executable: it must be the module's Python.
 venv: check-python
-	@if [ -x $(VENV)/bin/python ] && [ "$$($(VENV)/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))')" != "$(realpath $(PY_FOUND))" ]; then \
-	    echo "$(VENV) was made with another Python; recreating it with $(PY_FOUND)"; rm -rf $(VENV); fi
-	@$(MAKE) --no-print-directory $(VENV)/.installed
+	@if [ -x $(TEST_VENV)/bin/python ] && [ "$$($(TEST_VENV)/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))')" != "$(realpath $(PY_FOUND))" ]; then \
+	    echo "$(TEST_VENV) was made with another Python; recreating it with $(PY_FOUND)"; rm -rf $(TEST_VENV); fi
+	@$(MAKE) --no-print-directory $(TEST_VENV)/.installed
 
-$(VENV)/.installed: requirements-test.txt
-	@test -x $(VENV)/bin/python || $(PY_FOUND) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+$(TEST_VENV)/.installed: requirements-test.txt
+	@test -x $(TEST_VENV)/bin/python || $(PY_FOUND) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	@touch $@
 
 # Apache children run as an unprivileged user; they must be able to read the Python runtime and
@@ -95,7 +97,8 @@ access: check-python
 
 # --- running ------------------------------------------------------------------------------------
 run: module apache access
-	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run
+	@tools/serve --module $(CURDIR)/$(MODULE) --app $(APP) --port $(PORT) --dir $(BUILD)/run \
+	    $(if $(VENV),--venv $(VENV))
 
 # The whole proof: the suite, then the same suite against the ASan+UBSan build (about as long
 # again), then the ThreadSanitizer stress test of dispatch and the fuzz replays (seconds), then
@@ -112,7 +115,7 @@ test: check asan-module
 
 # The edit-test loop: the functional suite against the plain build only (PYTEST_ARGS=-k ...).
 check: deps module
-	$(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+	$(TEST_VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
 
 # --- reliability (docs/reliability.md) -----------------------------------------------------------
 # Sanitizer builds go to build/ with plain $(CC), so they never disturb the apxs build in .libs.
@@ -140,7 +143,7 @@ asan: deps asan-module asan-run
 
 asan-run:
 	@rm -rf $(SAN_DIR)/logs && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
-	$(ASAN_ENV) $(VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
+	$(ASAN_ENV) $(TEST_VENV)/bin/python -m pytest tests $(PYTEST_ARGS)
 	@if ls $(SAN_DIR)/logs/seen/report* >/dev/null 2>&1; then \
 	    echo "sanitizer reports in $(SAN_DIR)/logs/seen"; exit 1; fi
 
@@ -169,7 +172,7 @@ tsan: check-python $(TSAN_BIN) $(TSAN_SHARED)
 
 # memcheck of Apache -X serving the test corpus, through child exit (tools/memcheck; ~40 s).
 valgrind: module apache access venv
-	$(VENV)/bin/python tools/memcheck
+	$(TEST_VENV)/bin/python tools/memcheck
 
 # libFuzzer (clang): tests/fuzz/fuzz_request.c (request/response syntax, trusted proxies) and
 # tests/fuzz/fuzz_environ.c (the real environ construction, with Python), FUZZ_SECONDS each;
@@ -214,10 +217,10 @@ fuzz: check-python $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
 # Bounded load runs, not part of make test (figures in docs/reliability.md).
 soak: module apache access venv
 	@tools/apt-need $(DEB_BENCH)
-	$(VENV)/bin/python tests/reliability/soak.py $(SOAK_ARGS)
+	$(TEST_VENV)/bin/python tests/reliability/soak.py $(SOAK_ARGS)
 
 storm: module apache access venv
-	$(VENV)/bin/python tests/reliability/restart_storm.py $(STORM_ARGS)
+	$(TEST_VENV)/bin/python tests/reliability/restart_storm.py $(STORM_ARGS)
 
 # Benchmarks (not part of make test): peers from requirements-bench.txt in their own venv.
 BENCH_VENV := $(BUILD)/bench-venv
@@ -252,4 +255,4 @@ clean:
 	rm -rf .libs *.la *.lo *.slo *.o src/.libs src/*.lo src/*.slo src/*.o $(BUILD)
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(TEST_VENV)

@@ -646,12 +646,26 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
     return 0;
 }
 
-/* Every gil=main pool of a child runs in the one main interpreter: pools of two virtual hosts
- * then share sys.modules, so site A's `common.py` can be site B's.  Said at start-up (and by
- * apachectl -t), since nothing fails until a name collides. */
-static void warn_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
+/* The pool's own Python environment (virtualenv= and python-path=), as one comparable string. */
+static const char *environment_of(apr_pool_t *p, const si_pool_spec *spec)
+{
+    const char *env = apr_pstrcat(p, "virtualenv=", spec->virtualenv ? spec->virtualenv : "(none)",
+                                  " python-path=", NULL);
+    for (int i = 0; i < spec->python_path->nelts; i++)
+        env = apr_pstrcat(p, env, i ? ":" : "", APR_ARRAY_IDX(spec->python_path, i,
+                                                             const char *), NULL);
+    return spec->python_path->nelts ? env : apr_pstrcat(p, env, "(none)", NULL);
+}
+
+/* Every gil=main pool of a child runs in the one main interpreter, with one sys.path and one
+ * sys.modules.  Two of them that ask for different environments cannot both have theirs: the
+ * first import of a package wins for every site (a blog ran the api venv's Flask), so that is
+ * refused (SI0118).  Pools of two virtual hosts with the same environment still share
+ * sys.modules, so site A's `common.py` can be site B's: said at start-up (SI0113). */
+static apr_status_t check_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
 {
     si_pool_spec *first = NULL;
+    int warned = 0;
     apr_array_header_t *specs = si_config_pool_specs(p, main_server);
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
@@ -659,17 +673,31 @@ static void warn_shared_main_interpreter(apr_pool_t *p, server_rec *main_server)
             continue;
         if (!first) {
             first = spec;
+            continue;
         }
-        else if (spec->server != first->server) {
+        const char *mine = environment_of(p, spec), *theirs = environment_of(p, first);
+        if (strcmp(mine, theirs) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, spec->server, "SI0118: "
+                         "gil=main pools %s (%s: %s) and %s (%s: %s) ask for different Python "
+                         "environments, but every gil=main pool runs in the one main "
+                         "interpreter, with one sys.path and sys.modules: each site would run "
+                         "whichever package versions were imported first.  Serve one of them "
+                         "with gil=shared or gil=own (interpreters of its own), or give both the "
+                         "same virtualenv= and python-path=", first->name, first->defined_at,
+                         theirs, spec->name, spec->defined_at, mine);
+            return APR_EINVAL;
+        }
+        if (spec->server != first->server && !warned) {
+            warned = 1;
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0113: gil=main pools "
                          "%s (%s) and %s (%s) belong to different virtual hosts but share the "
                          "main interpreter, and with it sys.modules: modules of the same name "
                          "collide (one site imports the other's). Give them distinct module "
                          "names, or serve one of them with gil=shared", first->name,
                          first->defined_at, spec->name, spec->defined_at);
-            return;
         }
     }
+    return APR_SUCCESS;
 }
 
 apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
@@ -720,8 +748,7 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
     apr_array_header_t *running = si_config_pool_specs(p, main_server);
     for (int i = 0; i < running->nelts; i++)
         APR_ARRAY_IDX(running, i, si_pool_spec *)->ordinal = i;
-    warn_shared_main_interpreter(p, main_server);
-    return status;
+    return check_shared_main_interpreter(p, main_server);
 }
 
 apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server)

@@ -1,6 +1,8 @@
 """Real apps behave as under mod_wsgi and gunicorn: UTF-8 text, daemon threads, signal handlers
 registered at import, print() and stderr in Apache's error log, failed imports reported as
 failed, and a warning where gil=main pools of two sites share the main interpreter."""
+import re
+
 import pytest
 
 from harness import Httpd, running
@@ -99,6 +101,25 @@ SubinterpScriptAlias /a {apps}/hello.py pool=a
     rc, out = Httpd(scratch, config).configtest()
     assert rc == 0, out
     assert "SI0113: gil=main pools a" in out and "share the main interpreter" in out, out
+
+
+def test_gil_main_pools_that_ask_for_different_environments_are_refused(scratch):
+    """One main interpreter has one sys.path: before, both were accepted and one site ran the
+    other's packages (a blog on the api venv's Flask)."""
+    config = DIRECTORY + """
+SubinterpPool a gil=main
+SubinterpScriptAlias /a {apps}/hello.py pool=a
+<VirtualHost 127.0.0.1:{port}>
+    ServerName other.test
+    SubinterpPool b gil=main python-path={apps}/threads
+    SubinterpScriptAlias /b {apps}/hello.py pool=b
+</VirtualHost>
+"""
+    rc, out = Httpd(scratch, config).configtest()
+    assert rc != 0, out
+    assert re.search(r"SI0118: gil=main pools a \(.*: virtualenv=\(none\) python-path=\(none\)\) "
+                     r"and b \(.*: virtualenv=\(none\) python-path=.*/threads\) ask for "
+                     r"different Python environments", out), out
 
 
 def test_python_home_pointing_at_a_virtualenv_stops_start_up(scratch):

@@ -42,3 +42,40 @@ def test_stopping_the_script_stops_apache(stop):
         if os.path.exists(pidfile):   # an Apache the script left behind
             with open(pidfile) as f:
                 os.kill(int(f.read()), signal.SIGTERM)
+
+
+@pytest.mark.skipif(bool(PRELOAD), reason="tests the script, not the module; the sanitizer "
+                    "runtime would be preloaded into sh and Python too")
+def test_make_run_serves_an_app_from_its_virtualenv():
+    """`make run APP=... VENV=...`: the app's packages live in its venv (before: SI0302 "No
+    module named ..." with no way to say where they are)."""
+    from test_pool_environments import make_venv_with_package
+    scratch = scratch_dir("make-run-venv")
+    os.chmod(scratch, 0o755)
+    venv = make_venv_with_package(scratch, "venv", "3.1.4")
+    app = os.path.join(scratch, "app.py")
+    with open(app, "w") as f:
+        f.write("import samepkg\n\n\ndef application(environ, start_response):\n"
+                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [samepkg.VERSION.encode()]\n")
+    dry = subprocess.run(["make", "-n", "run", "APP=" + app, "VENV=" + venv], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert "--venv " + venv in dry.stdout, dry.stdout + dry.stderr
+    port = free_port()
+    serve = subprocess.Popen([os.path.join(ROOT, "tools", "serve"), "--module", MODULE, "--app",
+                              app, "--port", str(port), "--dir", os.path.join(scratch, "run"),
+                              "--venv", venv], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+    try:
+        def answer():
+            try:
+                return requests.get("http://127.0.0.1:%d/" % port, timeout=2).text
+            except requests.RequestException:
+                return None
+        assert eventually(answer, "3.1.4", timeout=30) == "3.1.4"
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)

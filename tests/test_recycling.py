@@ -115,6 +115,9 @@ SubinterpScriptAlias /live {root}/live/app.py pool=live
 <Directory "{root}/live">
     Require all granted
 </Directory>
+<Location /si-status>
+    SetHandler subinterp-status
+</Location>
 """
     EXPECTED_LOG = [r"SI0301: pool live", r"SI0310: pool live"]
 
@@ -127,17 +130,21 @@ SubinterpScriptAlias /live {root}/live/app.py pool=live
             yield server
 
     @staticmethod
-    def write(root, text, broken=False):
+    def write(root, text, broken=False, thread=False):
         path = os.path.join(root, "live", "app.py")
         source = textwrap.dedent('''
             import time
+            {thread}
             {broken}
             def application(environ, start_response):
                 time.sleep(float(environ["QUERY_STRING"] or 0))
                 start_response("200 OK", [("Content-Type", "text/plain")])
                 return [b"{text}"]
             ''').format(text=text, broken="raise RuntimeError('broken on purpose')" if broken
-                        else "")
+                        else "",
+                        thread="import threading; threading.Thread(target=lambda: "
+                               "[time.sleep(0.05) for _ in iter(int, 1)], daemon=True).start()"
+                        if thread else "")
         with open(path + ".tmp", "w") as f:
             f.write(source)
         os.replace(path + ".tmp", path)
@@ -173,6 +180,39 @@ SubinterpScriptAlias /live {root}/live/app.py pool=live
             assert httpd.get("/live").text == "version 3"
         self.write(httpd.root, "version 5")
         assert self.wait_for(httpd, "version 5")
+
+
+
+class TestAFailedReloadThatStartedAThread:
+    """A broken deploy whose import starts a thread, then raises: the new interpreter cannot be
+    ended while the thread runs.  Before, it was dropped from every list (the status page said
+    0 retired, the thread ran for good, and child exit claimed to finalize); now it is kept on
+    the retired list, counted, and handled at child exit like any other (SI0214)."""
+    CONFIG = TestReload.CONFIG
+    EXPECTED_LOG = TestReload.EXPECTED_LOG
+    write = staticmethod(TestReload.write)
+
+    @pytest.fixture(scope="class")
+    def httpd(self):
+        root = scratch_dir("TestAFailedReloadThatStartedAThread")
+        os.makedirs(os.path.join(root, "live"))
+        self.write(root, "version 1")
+        with running(root, self.CONFIG, self.EXPECTED_LOG) as server:
+            yield server
+
+    def retired(self, httpd):
+        pools = httpd.get("/si-status?json").json()["pools"]
+        return [p["retired"] for p in pools if p["name"] == "live"][0]
+
+    def test_it_stays_on_the_retired_list(self, httpd):
+        assert httpd.get("/live").text == "version 1"
+        assert self.retired(httpd) == 0
+        self.write(httpd.root, "version 2", broken=True, thread=True)
+        assert httpd.wait_log(r"SI0310: pool live")
+        assert eventually(lambda: self.retired(httpd), 1, timeout=10) == 1
+        time.sleep(1.5)   # maintenance tries to end it again: still parked, still counted
+        assert self.retired(httpd) == 1
+        assert httpd.get("/live").text == "version 1"
 
 
 class TestInterpreterEndingWithAppThreads:
