@@ -90,6 +90,15 @@ static const char loader_source[] =
     "        ignored(int(signalnum), caller)\n"
     "        return signal.getsignal(signalnum)\n"
     "    signal.signal = signal_\n"
+    "def mark_extension_inits(mark):\n"
+    "    create = importlib.machinery.ExtensionFileLoader.create_module\n"
+    "    def create_module(self, spec):\n"
+    "        mark(True)\n"
+    "        try:\n"
+    "            return create(self, spec)\n"
+    "        finally:\n"
+    "            mark(False)\n"
+    "    importlib.machinery.ExtensionFileLoader.create_module = create_module\n"
     "def unpin_new_threads():\n"
     "    import os, threading\n"
     "    cpus = os.sched_getaffinity(0)\n"
@@ -219,6 +228,19 @@ static int unpin_new_threads(void)
     return rv ? 0 : -1;
 }
 
+/* CPython runs an extension's init in the main interpreter, where si_extpath's finder must know
+ * which pool it runs for, whichever thread imports (si_extpath.h). */
+static int mark_extension_inits(PyObject *module)
+{
+    PyObject *mark = PyObject_GetAttrString(module, "_extension_init");
+    PyObject *args = mark ? PyTuple_Pack(1, mark) : NULL;
+    PyObject *rv = args ? loader_call("mark_extension_inits", args) : NULL;
+    Py_XDECREF(rv);
+    Py_XDECREF(args);
+    Py_XDECREF(mark);
+    return rv ? 0 : -1;
+}
+
 int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec)
 {
     st->log_server = spec->server;
@@ -231,6 +253,8 @@ int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_sp
              ? restrict_signals(module) : -1;
     if (rc == 0 && spec->cpu_affinity)
         rc = unpin_new_threads();
+    if (rc == 0 && spec->gil != SI_GIL_MAIN)
+        rc = mark_extension_inits(module);
     Py_XDECREF(out);
     Py_XDECREF(err);
     return rc;

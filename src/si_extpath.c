@@ -76,11 +76,22 @@ static int append_path(PyObject *list, const char *path)
     return rc;
 }
 
+/* The interpreter whose extension loader is running an init on this thread, or NULL. */
+static _Thread_local PyInterpreterState *init_for;
+
+PyObject *si_extpath_mark_init(PyObject *module, PyObject *on)
+{
+    init_for = PyObject_IsTrue(on) ? PyInterpreterState_Get() : NULL;
+    Py_RETURN_NONE;
+}
+
 PyObject *si_extpath_paths(PyObject *module, PyObject *unused)
 {
-    /* CPython swapped in a main-interpreter state for the init; our record of this thread's
-     * binding still names the interpreter that asked for the import. */
-    PyInterpreterState *origin = si_tstate_published_interp();
+    /* CPython swapped in a main-interpreter state for the init, and rebound the thread's
+     * gilstate to it.  The interpreter that asked is the one whose extension loader marked
+     * this thread (any thread: an app's threading.Thread too), else our record of a worker
+     * thread's binding. */
+    PyInterpreterState *origin = init_for ? init_for : si_tstate_published_interp();
     if (!origin || origin == PyInterpreterState_Get())
         Py_RETURN_NONE;
     si_pool_spec *spec = spec_of(origin);

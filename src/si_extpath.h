@@ -24,6 +24,11 @@ void si_extpath_reset(void);
  * is SubinterpPythonPath.  -1 with a Python exception set. */
 int si_extpath_install(apr_array_header_t *global_path);
 
+/* _subinterp._extension_init(on): a sub-interpreter's extension loader marks this thread while
+ * CPython runs an extension's init for it (the loader's create_module, patched in every
+ * sub-interpreter by si_app.c): the finder then knows which pool asks, on any thread. */
+PyObject *si_extpath_mark_init(PyObject *module, PyObject *on);
+
 /* _subinterp._pool_paths_for_extension_init(): the paths (list of str) of the pool whose
  * interpreter this thread is running an extension's init for, or None. */
 PyObject *si_extpath_paths(PyObject *module, PyObject *unused);

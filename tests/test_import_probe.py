@@ -112,6 +112,23 @@ SubinterpScriptAlias /legacy {apps}/brotli_app.py pool=legacy
         assert "SI0305" not in log and "exit signal" not in log
 
 
+class TestCffiExtensionFromAnAppThread:
+    """The same init, run for an import made on an app's own thread (threading.Thread), which
+    has no record of ours: the finder takes the interpreter from the thread's own binding.
+    Before: ModuleNotFoundError for _cffi_backend."""
+    CONFIG = """
+SubinterpImportProbe Off
+SubinterpPool legacy gil=shared interpreters=1 virtualenv=%(venv)s
+SubinterpScriptAlias /thread {apps}/brotli_thread_app.py pool=legacy
+<Directory "{apps}">
+    Require all granted
+</Directory>
+""" % {"venv": os.path.normpath(TestCffiExtensionFromAPoolVirtualenv.VENV)}
+
+    def test_an_app_thread_imports_it(self, httpd):
+        assert httpd.get("/thread").text == "brotli ok"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant a directory as www-data")
 def test_a_probe_cache_another_user_made_first_is_not_trusted(extension_dir):
     """www-data makes the cache directory first and plants a forged verdict, and a link to a
