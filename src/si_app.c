@@ -241,9 +241,12 @@ static int mark_extension_inits(PyObject *module)
     return rv ? 0 : -1;
 }
 
-int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec)
+int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec,
+                               int index)
 {
     st->log_server = spec->server;
+    st->log_pool = spec->name;
+    st->log_index = index;
     PyObject *out = si_errors_stream_new(st, spec->server, APLOG_NOTICE);
     /* stderr carries warnings (the warnings module), logging's last resort and unraisable
      * exceptions: warn, not error, which wsgi.errors and our own failures use. */

@@ -16,7 +16,8 @@ int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *global_path, si_pool_
 /* What every interpreter gets before its apps load: sys.stdout and sys.stderr into the error log
  * of the pool's server (line-buffered), and signal.signal() restricted (SI0320).  With st's
  * interpreter attached.  -1 with a Python exception set. */
-int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec);
+int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec,
+                               int index);
 
 /* _subinterp._signal_ignored(signum, module_name): logs SI0320 against st->log_server. */
 PyObject *si_app_signal_ignored(PyObject *module, PyObject *args);

@@ -6,7 +6,9 @@
  * the request.  The text is the app's own, so it carries no SI code: it is logged at level
  * error, tagged with the client of the request.  The same type serves as each interpreter's
  * sys.stdout (level notice, which Apache always logs) and sys.stderr (warn), against the request
- * the writing thread runs, if any, else the server of the pool.
+ * the writing thread runs, if any, else the server of the pool.  Every line starts with the
+ * pool and interpreter ("[pool blog:0] "), so that in a log that several sites share, each
+ * line says whose it is, at import too.
  */
 #include "si_errors.h"
 
@@ -20,6 +22,8 @@ typedef struct {
     int level;                   /* APLOG_ERR; sys.stdout APLOG_NOTICE, sys.stderr APLOG_WARNING */
     int is_stream;               /* sys.stdout/stderr: logs against whatever request this
                                   * thread runs in this interpreter */
+    const char *pool;            /* the interpreter's pool (configuration memory) */
+    int index;                   /* and its index there */
 } si_errors;
 
 /* A partial line longer than this is logged as it is: a line never grows without bound. */
@@ -31,18 +35,23 @@ static void log_line(si_errors *self, const char *text, Py_ssize_t len)
 {
     si_request *req = self->is_stream ? si_request_running_here() : self->req;
     int level = self->level;
+    const char *pool = req && req->pool_name ? req->pool_name : self->pool;
+    int index = req && req->pool_name ? req->pool_index : self->index;
     if (req && req->io_ended && req->thread_ident == PyThread_get_thread_ident()) {
-        ap_log_rerror(APLOG_MARK, level, 0, req->r, "%.*s", (int)len, text);
+        ap_log_rerror(APLOG_MARK, level, 0, req->r, "[pool %s:%d] %.*s", pool, index, (int)len,
+                      text);
         return;
     }
     if (req && si_request_io_begin(req) == 0) {
-        ap_log_rerror(APLOG_MARK, level, 0, req->r, "%.*s", (int)len, text);
+        ap_log_rerror(APLOG_MARK, level, 0, req->r, "[pool %s:%d] %.*s", pool, index, (int)len,
+                      text);
         si_request_io_end(req);
         return;
     }
     if (req)
         PyErr_Clear();   /* ended meanwhile: the line still goes to the server's log */
-    ap_log_error(APLOG_MARK, level, 0, self->server, "%.*s", (int)len, text);
+    ap_log_error(APLOG_MARK, level, 0, self->server, "[pool %s:%d] %.*s", pool, index, (int)len,
+                 text);
 }
 
 /* Logs the complete lines of self->pending as one entry (all of it when `all`), keeping the
@@ -177,6 +186,8 @@ static PyObject *errors_new(si_module_state *st, si_request *req, server_rec *se
     self->pending = NULL;
     self->level = level;
     self->is_stream = req == NULL;
+    self->pool = st->log_pool ? st->log_pool : "?";   /* a request's own pool goes first */
+    self->index = st->log_index;
     return (PyObject *)self;
 }
 

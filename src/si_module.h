@@ -68,6 +68,8 @@ typedef struct {
     PyObject *version_value;            /* SI_VERSION as str */
     PyObject *server_software;          /* Apache's banner, made on first use */
     server_rec *log_server;             /* the server_rec of the pool this interpreter serves */
+    const char *log_pool;               /* its pool's name (configuration memory) ... */
+    int log_index;                      /* ... and its index there: app log lines carry both */
     /* mod_subinterp.shared (si_shared.c) */
     PyTypeObject *cache_type;
     PyTypeObject *queue_type;

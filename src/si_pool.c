@@ -177,7 +177,7 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
     if (inst->module && !inst->st->store)
         inst->st->store = slot->pool->store;   /* gil=main pools: the first one's */
     if (!inst->module || !(inst->pool_name = PyUnicode_FromString(spec->name))
-        || si_app_prepare_interpreter(inst->module, inst->st, spec) < 0
+        || si_app_prepare_interpreter(inst->module, inst->st, spec, slot->index) < 0
         || si_app_prepare_path(ptemp, global_path, spec) < 0) {
         set_up_failed(inst, si_exception_text(ptemp), 0);
         return;

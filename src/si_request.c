@@ -251,7 +251,7 @@ static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_
     }
     if (rv != APR_SUCCESS && pool->spec->probe_failure) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0502: pool %s is not loaded, so %s "
-                      "answers 500: at start-up, %s (SI0305)", pool->name, r->uri,
+                      "answers 500: at start-up, %s (SI0305, SI0309)", pool->name, r->uri,
                       pool->spec->probe_failure);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -260,6 +260,9 @@ static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_
                       "for %s (see SI02xx above)", pool->name, r->uri);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* For ErrorLogFormat's %{subinterp-pool}n (and CustomLog's %{subinterp-pool}n). */
+    apr_table_setn(r->notes, "subinterp-pool", apr_psprintf(r->pool, "%s:%d", pool->name,
+                                                            (*slot)->index));
     return OK;
 }
 
@@ -341,6 +344,7 @@ static int handle(request_rec *r, si_mount_conf *mount)
         return status;
 
     si_request req = {.r = r, .slot = slot, .instance = instance, .mount = mount,
+                      .pool_name = slot->pool->name, .pool_index = slot->index,
                       .content_length = -1};
     if (mount->kind == SI_SCRIPT_MOUNT) {
         req.script_name = mount->url;
@@ -446,6 +450,7 @@ si_hook_outcome si_request_run_hook(request_rec *r, si_mount_conf *script, const
     if (refused != OK)
         return (si_hook_outcome){.http_status = refused};
     si_request req = {.r = r, .slot = slot, .instance = instance, .mount = script,
+                      .pool_name = slot->pool->name, .pool_index = slot->index,
                       .script_name = "", .path_info = r->uri, .script_filename = script->script,
                       .content_length = -1};
     hook_call call = {.function = function, .fn = fn, .baton = baton};

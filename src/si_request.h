@@ -26,6 +26,8 @@ typedef struct si_request {
     struct si_slot *slot;
     struct si_instance *instance;  /* pinned for the whole request */
     si_mount_conf *mount;          /* what the request runs: a mount, a handler, a file, hooks */
+    const char *pool_name;         /* its pool's (configuration memory), and the interpreter's */
+    int pool_index;                /* index there: wsgi.errors lines carry both */
     const char *script_name;       /* SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME as Apache */
     const char *path_info;         /* mapped the request */
     const char *script_filename;

@@ -418,13 +418,21 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     warm_up(pchild, s, rt->pools);
     /* Ready means serving every app: one whose import failed answers 500 (SI0301). */
     int failed = 0;
+    const char *which = "";   /* the pools with failed interpreters, and their virtual hosts */
     for (int i = 0; i < rt->pools->nelts; i++) {
         si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
+        int failed_here = 0;
         for (int k = 0; k < pool->slot_count; k++) {
             si_instance *inst = pool->slots[k].current;
             ready += inst && inst->apps_failed == 0;
-            failed += !inst || inst->apps_failed > 0;
+            failed_here += !inst || inst->apps_failed > 0;
         }
+        if (failed_here)
+            which = apr_psprintf(pchild, "%s%s %s (%s, %d of %d)", which, *which ? "," : ":",
+                                 pool->name, pool->spec->server->server_hostname
+                                 ? pool->spec->server->server_hostname : "main server",
+                                 failed_here, pool->slot_count);
+        failed += failed_here;
     }
     rt->started = started;
     runtime = rt;
@@ -436,7 +444,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
                      "start: no recycling, reloading or request timeouts in this child");
     ap_log_error(APLOG_MARK, failed ? APLOG_WARNING : APLOG_INFO, 0, s, "SI0200: child %"
                  APR_PID_T_FMT ": Python %s, %d pool(s), %d of %u interpreter(s) ready, %d "
-                 "failed (an app of theirs did not load) in %" APR_TIME_T_FMT " ms",
-                 getpid(), Py_GetVersion(), rt->pools->nelts, ready, slots, failed,
+                 "failed (an app of theirs did not load)%s in %" APR_TIME_T_FMT " ms",
+                 getpid(), Py_GetVersion(), rt->pools->nelts, ready, slots, failed, which,
                  apr_time_as_msec(apr_time_now() - started));
 }

@@ -30,8 +30,10 @@ SubinterpScriptAlias /text {apps}/text_io.py pool=text
         assert info["roundtrip"] is True
         assert info["sigterm_is_ours"] is False      # the app's handler was not installed
         # print() at notice (Apache always logs it), stderr and logging at warn, each
-        # tagged with the request's client.  Apache writes bytes beyond ASCII as \xNN.
-        client = r"\[client 127\.0\.0\.1:\d+\] "
+        # tagged with the request's client and the pool and interpreter that wrote it (so
+        # that in a log several sites share, each line says whose it is).  Apache writes
+        # bytes beyond ASCII as \xNN.
+        client = r"\[client 127\.0\.0\.1:\d+\] \[pool text:0\] "
         assert server.wait_log(r"\[subinterp:notice\] .*" + client + r"stdout: caf\\xc3\\xa9")
         assert server.wait_log(r"\[subinterp:warn\] .*" + client + r"stderr: na\\xc3\\xafve")
         assert server.wait_log(client + r"WARNING:root:logging: \\xc3\\xbcber")
@@ -80,7 +82,8 @@ SubinterpScriptAlias /hello {apps}/hello.py
         assert pools["broken"]["interpreters"][0]["error"] == \
             "ImportError: broken_import.py fails to import on purpose"
         assert server.wait_log(r"SI0200: child \d+: .*, \d+ of \d+ interpreter\(s\) ready, "
-                               r"2 failed", start=0)
+                               r"2 failed \(an app of theirs did not load\): broken "
+                               r"\(127\.0\.0\.1, 2 of 2\) in", start=0)
         metrics = server.get("/si-status?prometheus").text
         assert 'mod_subinterp_app_up{pool="broken",' in metrics
         up = {line.split('pool="')[1].split('"')[0]: line.rsplit(" ", 1)[1]

@@ -48,8 +48,8 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
 { (void)p; (void)s; (void)r; (void)m; (void)i; unreachable("si_app_log_load_failure"); return ""; }
 void si_app_trace_begin(void) { unreachable("si_app_trace_begin"); }
 void si_app_trace_script(const si_mount_conf *m) { (void)m; unreachable("si_app_trace_script"); }
-int si_app_prepare_interpreter(PyObject *m, si_module_state *st, si_pool_spec *spec)
-{ (void)m; (void)st; (void)spec; unreachable("si_app_prepare_interpreter"); return -1; }
+int si_app_prepare_interpreter(PyObject *m, si_module_state *st, si_pool_spec *spec, int i)
+{ (void)m; (void)st; (void)spec; (void)i; unreachable("si_app_prepare_interpreter"); return -1; }
 int si_app_prepare_path(apr_pool_t *p, apr_array_header_t *g, si_pool_spec *spec)
 { (void)p; (void)g; (void)spec; unreachable("si_app_prepare_path"); return -1; }
 const char *si_exception_text(apr_pool_t *p) { (void)p; unreachable("si_exception_text"); return ""; }
