@@ -85,6 +85,30 @@ static int si_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
+/* Every child loads every pool, so the MPM's process limit multiplies the interpreters (and their
+ * memory): Debian's stock event MPM (MaxRequestWorkers 150, ThreadsPerChild 25) may run 6
+ * children.  Said once per start with the numbers, since nothing fails until memory runs out. */
+#define SI_INTERPRETERS_PER_CORE 2
+
+static void warn_about_mpm_sizing(apr_pool_t *ptemp, server_rec *s)
+{
+    int children = 0, per_child = 0, cores = si_online_cpus();
+    apr_array_header_t *specs = si_config_pool_specs(ptemp, s);
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        per_child += spec->mounts->nelts > 0 ? spec->interpreters : 0;
+    }
+    if (per_child == 0 || ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children) != APR_SUCCESS
+        || children * per_child <= cores * SI_INTERPRETERS_PER_CORE)
+        return;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "SI0119: the %s MPM may run up to %d "
+                 "children (MaxRequestWorkers / ThreadsPerChild), and each loads every pool: %d "
+                 "interpreter(s) per child, so up to %d on %d CPU core(s).  Fewer, larger "
+                 "children run the same load with less memory and start-up: see \"Sizing the "
+                 "MPM\" in docs/configuration.md", ap_show_mpm(), children, per_child,
+                 children * per_child, cores);
+}
+
 static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     for (server_rec *vs = s; vs; vs = vs->next) {
@@ -99,6 +123,7 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     /* Not in the dry run: probes run once per start or restart, before children fork. */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        warn_about_mpm_sizing(ptemp, s);
         si_stats_create(pconf, s);
         si_probe_pools(pconf, ptemp, s);
     }

@@ -244,3 +244,28 @@ def test_a_script_apaches_user_cannot_read_stops_start_up(scratch):
     rc, out = Httpd(scratch, DIRECTORY + "SubinterpScriptAlias /p %s\n" % script).configtest()
     assert rc != 0, out
     assert "SI0116: mount /p" in out and "cannot read %s: Permission denied" % script in out, out
+
+
+def test_an_mpm_that_multiplies_interpreters_past_the_cores_is_warned_about(scratch):
+    """Every child loads every pool: 2 children of a pool with twice as many interpreters as
+    cores is 4 per core, and start-up says so with the numbers (SI0119)."""
+    import os
+    per_child = 2 * os.cpu_count()
+    config = DIRECTORY + """
+SubinterpPool many interpreters=%d
+SubinterpScriptAlias /hello {apps}/hello.py pool=many
+""" % per_child
+    with running(scratch, config, children=2, threads=4) as server:
+        assert server.get("/hello").status_code == 200
+        assert server.wait_log(r"SI0119: the event MPM may run up to 2 children "
+                               r"\(MaxRequestWorkers / ThreadsPerChild\), and each loads every "
+                               r"pool: %d interpreter\(s\) per child, so up to %d on %d CPU "
+                               r"core\(s\)" % (per_child, 2 * per_child, os.cpu_count()),
+                               start=0)
+
+
+def test_one_child_with_an_interpreter_per_core_is_not_warned_about(scratch):
+    config = DIRECTORY + "SubinterpScriptAlias /hello {apps}/hello.py\n"
+    with running(scratch, config) as server:
+        assert server.get("/hello").status_code == 200
+        assert "SI0119" not in server.log_text()
