@@ -332,6 +332,8 @@ static void *APR_THREAD_FUNC maint_main(apr_thread_t *thread, void *data)
             break;
         for (int i = 0; i < maint->pools->nelts; i++) {
             si_pool *pool = APR_ARRAY_IDX(maint->pools, i, si_pool *);
+            if (si_pool_is_starting(pool))
+                continue;   /* the loader (si_startup.c) still builds it */
             recycle(pool);
             reload(pool);
             si_pool_end_retired(pool, maint->server);

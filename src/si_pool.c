@@ -313,11 +313,22 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
     return inst;
 }
 
+/* Interpreters are created one at a time (the child's loader and the maintenance thread may both
+ * want to): see docs/design.md.  Taken with no GIL held, since a creation under way releases
+ * and retakes the main interpreter's. */
+static pthread_mutex_t creation_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static si_instance *create_marked(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                   apr_array_header_t *global_path, int defer)
 {
     loading(slot->pool, 1);
+    PyEval_SaveThread();
+    si_plock(&creation_lock);
+    si_tstate_restore(main_state);
     si_instance *inst = create(slot, main_state, s, global_path, defer);
+    PyEval_SaveThread();
+    si_punlock(&creation_lock);
+    si_tstate_restore(main_state);
     loading(slot->pool, -1);
     return inst;
 }
@@ -638,7 +649,41 @@ void si_pool_swap(si_slot *slot, si_instance *fresh)
         slot->recycles++;
         retire_locked(pool, old);
     }
+    if (fresh && pool->waiting)
+        si_broadcast(pool->freed);   /* requests that waited for a first interpreter */
     si_unlock(pool->lock);
+}
+
+si_instance *si_pool_current(si_slot *slot)
+{
+    si_lock(slot->pool->lock);
+    si_instance *inst = slot->current;
+    si_unlock(slot->pool->lock);
+    return inst;
+}
+
+void si_pool_starting(si_pool *pool)
+{
+    si_lock(pool->lock);
+    pool->starting = 1;
+    si_unlock(pool->lock);
+}
+
+void si_pool_started(si_pool *pool)
+{
+    si_lock(pool->lock);
+    pool->starting = 0;
+    if (pool->waiting)
+        si_broadcast(pool->freed);
+    si_unlock(pool->lock);
+}
+
+int si_pool_is_starting(si_pool *pool)
+{
+    si_lock(pool->lock);
+    int starting = pool->starting;
+    si_unlock(pool->lock);
+    return starting;
 }
 
 void si_pool_retire(si_pool *pool, si_instance *inst)
@@ -671,11 +716,11 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
                 best_ready = ready;
             }
         }
-        if (!best) {
+        if (!best && !pool->starting) {
             si_unlock(pool->lock);
             return APR_ENOENT;
         }
-        if (max_active == 0 || best->active < max_active) {
+        if (best && (max_active == 0 || best->active < max_active)) {
             best->active++;
             best->current->active++;
             pool->next = (unsigned)(best->index + 1);
@@ -683,7 +728,7 @@ apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *hel
             *inst = best->current;
             break;
         }
-        if (held_slot) {
+        if (best && held_slot) {
             held_slot->active++;
             held_inst->active++;
             *out = held_slot;

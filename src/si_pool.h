@@ -107,6 +107,8 @@ typedef struct si_pool {
     apr_uint64_t rejected;          /* 503s for queue-timeout */
     struct si_store *store;         /* mod_subinterp.shared: outlives every instance */
     int loading;                    /* threads creating or loading an instance now; lock */
+    int starting;                   /* the child's loader has not finished it (si_startup.c):
+                                     * with no instance yet, requests wait; lock */
 } si_pool;
 
 /* Allocates the pool and its slots; slots take cache indexes from *next_cache_index. */
@@ -159,7 +161,8 @@ void si_instance_unpin(si_instance *inst);
 void si_instance_remember_failure(si_instance *inst, int i, const char *why);
 
 /* Pins the least-busy slot's current instance, waiting up to queue-timeout when every slot is
- * at max-active (APR_TIMEUP then; APR_ENOENT when no slot has an instance).  held_slot and
+ * at max-active, or when the pool is starting and no slot has an instance yet (APR_TIMEUP then;
+ * APR_ENOENT when no slot has an instance and none is coming).  held_slot and
  * held_inst, when not NULL, are pinned by a request this thread is running, one Apache nested the
  * new request in: they are taken instead of waiting, since only this thread could free them. */
 apr_status_t si_pool_acquire(si_pool *pool, si_slot *held_slot, si_instance *held_inst,
@@ -186,6 +189,15 @@ void si_slot_unpin(const si_cpu_set *saved);
 
 /* Puts fresh into slot and retires the instance it replaces. */
 void si_pool_swap(si_slot *slot, si_instance *fresh);
+
+/* The slot's instance now (NULL: none yet, or none could be made). */
+si_instance *si_pool_current(si_slot *slot);
+
+/* While a pool is starting, a request that finds no instance waits for one (queue-timeout)
+ * instead of failing at once. */
+void si_pool_starting(si_pool *pool);
+void si_pool_started(si_pool *pool);
+int si_pool_is_starting(si_pool *pool);
 
 /* Puts an instance that never served (a failed reload or replacement that could not be ended
  * yet) on the pool's retired list, to be ended like a replaced one. */

@@ -5,6 +5,7 @@
 #include "si_module.h"
 #include "si_pool.h"
 #include "si_maint.h"
+#include "si_startup.h"
 #include "si_extpath.h"
 #include "si_app.h"
 #include "si_shared.h"
@@ -106,62 +107,6 @@ static void install_extension_paths(server_rec *s, si_server_conf *conf)
                      "for extension inits could not be installed (%s); a cffi extension of a "
                      "pool's virtualenv may fail to import", si_exception_text(s->process->pool));
     }
-}
-
-typedef struct {
-    si_instance **instances;
-    int count;
-    int next;                       /* guarded by lock */
-    apr_thread_mutex_t *lock;
-    server_rec *server;
-} si_warmup;
-
-static void *APR_THREAD_FUNC warm_up_thread(apr_thread_t *thread, void *data)
-{
-    si_warmup *w = data;
-    for (;;) {
-        si_lock(w->lock);
-        int i = w->next++;
-        si_unlock(w->lock);
-        if (i >= w->count)
-            break;
-        si_instance_load_apps(w->instances[i], w->server);
-    }
-    /* Returning, not apr_thread_exit(): pthread_exit() unwinds without clearing ASan's
-     * stack poisoning, and glibc hands the stack to the next thread (a false report there). */
-    return NULL;
-}
-
-/* Imports the apps of the deferred own-GIL instances (under preload=off, only their import
- * scripts) on up to one thread per CPU, each interpreter on its own GIL.  Called with nothing
- * attached. */
-static void warm_up(apr_pool_t *p, server_rec *s, apr_array_header_t *pools)
-{
-    si_warmup w = {.server = s};
-    for (int i = 0; i < pools->nelts; i++)
-        w.count += APR_ARRAY_IDX(pools, i, si_pool *)->slot_count;
-    w.instances = apr_pcalloc(p, w.count * sizeof(*w.instances));
-    w.count = 0;
-    for (int i = 0; i < pools->nelts; i++) {
-        si_pool *pool = APR_ARRAY_IDX(pools, i, si_pool *);
-        for (int k = 0; k < pool->slot_count; k++)
-            if (pool->slots[k].current && pool->slots[k].current->deferred)
-                w.instances[w.count++] = pool->slots[k].current;
-    }
-    int cpus = si_online_cpus();
-    int threads = w.count < cpus ? w.count : cpus;
-    apr_thread_t **handles = apr_pcalloc(p, (threads ? threads : 1) * sizeof(*handles));
-    int started = 0;
-    if (threads > 1 && apr_thread_mutex_create(&w.lock, APR_THREAD_MUTEX_DEFAULT, p) == APR_SUCCESS)
-        for (; started < threads; started++)
-            if (apr_thread_create(&handles[started], NULL, warm_up_thread, &w, p) != APR_SUCCESS)
-                break;
-    apr_status_t rv;
-    for (int i = 0; i < started; i++)
-        si_must(apr_thread_join(&rv, handles[i]), "joining a warm-up thread");
-    /* Whatever no thread took (one CPU, or threads unavailable) is done here. */
-    for (int i = started ? w.count : 0; i < w.count; i++)
-        si_instance_load_apps(w.instances[i], s);
 }
 
 /* App threads' time to finish at child exit, for all interpreters together: well inside
@@ -342,35 +287,6 @@ int si_runtime_probe(apr_pool_t *p, server_rec *s, si_pool_spec *spec, int repor
     return write(report_fd, line, n) == n ? 0 : -1;
 }
 
-/* A pool that an earlier child of this generation died loading, and no other pool at the time
- * (a crashing import, whatever the probe's cache said), is not loaded again: its URLs answer
- * 500 with the reason, as after a failed probe, and every other pool serves.  One that a child
- * died loading along with others is a suspect: loaded now, alone, before the others load side
- * by side, so that if it crashes again the next child knows which pool to leave alone.
- * Returns 1 to leave the pool alone; *alone says to load it on its own. */
-static int left_alone(apr_pool_t *pchild, si_pool_spec *spec, int *alone)
-{
-    pid_t died = 0;
-    si_load_verdict verdict = si_stats_load_verdict(spec, &died);
-    *alone = verdict == SI_LOAD_SUSPECT;
-    if (verdict == SI_LOAD_SUSPECT)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0309: pool %s (%s): child "
-                     "%" APR_PID_T_FMT " of this server died while it loaded this pool and "
-                     "others; this child (pid %" APR_PID_T_FMT ") loads it on its own first, to "
-                     "find which one", spec->name, spec->defined_at, died, getpid());
-    if (verdict != SI_LOAD_GUILTY)
-        return 0;
-    spec->probe_failure = apr_psprintf(pchild, "child %" APR_PID_T_FMT " of this server died "
-                                       "while it loaded this pool's apps (see its exit signal "
-                                       "above)", died);
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0309: pool %s (%s): %s, so this "
-                 "child (pid %" APR_PID_T_FMT ") does not load it and its URLs answer 500; "
-                 "other pools serve as usual.  Fix the app (or the extension) and restart "
-                 "Apache: the pool is tried again then", spec->name, spec->defined_at,
-                 spec->probe_failure, getpid());
-    return 1;
-}
-
 void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     si_server_conf *conf = si_server_config(s);
@@ -397,54 +313,18 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
     if (si_tstate_init(pchild, slots) != APR_SUCCESS || !(rt->main_state = start_python(s, conf)))
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */
 
-    int ready = 0, alone;
-    for (int i = 0; i < rt->pools->nelts; i++) {
-        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        if (pool->spec->probe_failure || left_alone(pchild, pool->spec, &alone))
-            continue;
-        int loaded = 0;
-        for (int k = 0; k < pool->slot_count; k++) {
-            si_slot *slot = &pool->slots[k];
-            si_pool_swap(slot, alone ? si_instance_create(slot, rt->main_state, s,
-                                                          conf->python_path)
-                                     : si_instance_create_deferred(slot, rt->main_state, s,
-                                                                   conf->python_path));
-            loaded += slot->current && slot->current->apps_failed == 0;
-        }
-        if (alone && loaded == pool->slot_count)
-            si_stats_acquit(pool->spec);
-    }
     PyEval_SaveThread();
-    warm_up(pchild, s, rt->pools);
-    /* Ready means serving every app: one whose import failed answers 500 (SI0301). */
-    int failed = 0;
-    const char *which = "";   /* the pools with failed interpreters, and their virtual hosts */
-    for (int i = 0; i < rt->pools->nelts; i++) {
-        si_pool *pool = APR_ARRAY_IDX(rt->pools, i, si_pool *);
-        int failed_here = 0;
-        for (int k = 0; k < pool->slot_count; k++) {
-            si_instance *inst = pool->slots[k].current;
-            ready += inst && inst->apps_failed == 0;
-            failed_here += !inst || inst->apps_failed > 0;
-        }
-        if (failed_here)
-            which = apr_psprintf(pchild, "%s%s %s (%s, %d of %d)", which, *which ? "," : ":",
-                                 pool->name, pool->spec->server->server_hostname
-                                 ? pool->spec->server->server_hostname : "main server",
-                                 failed_here, pool->slot_count);
-        failed += failed_here;
-    }
     rt->started = started;
     runtime = rt;
-    /* Registered before the maintenance thread's pre-cleanup, run after it. */
+    /* Registered first, so run last: after the maintenance thread's pre-cleanup and the
+     * loader's (si_startup.c), which join them. */
     apr_pool_cleanup_register(pchild, rt, stop_runtime, apr_pool_cleanup_null);
     apr_status_t rv = si_maint_start(pchild, s, rt->pools, conf->python_path);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0208: the maintenance thread could not "
                      "start: no recycling, reloading or request timeouts in this child");
-    ap_log_error(APLOG_MARK, failed ? APLOG_WARNING : APLOG_INFO, 0, s, "SI0200: child %"
-                 APR_PID_T_FMT ": Python %s, %d pool(s), %d of %u interpreter(s) ready, %d "
-                 "failed (an app of theirs did not load)%s in %" APR_TIME_T_FMT " ms",
-                 getpid(), Py_GetVersion(), rt->pools->nelts, ready, slots, failed, which,
-                 apr_time_as_msec(apr_time_now() - started));
+    /* The pools load on a thread of their own: the child accepts connections at once, and only
+     * a pool's own requests wait for it (issue 24: a graceful restart stalled every vhost for
+     * the slowest import). */
+    si_startup_begin(pchild, s, rt->pools, conf->python_path, slots, started);
 }

@@ -16,6 +16,7 @@ typedef struct {
     int index;
     apr_uint64_t generation, served, recycles;
     int active, ready;
+    int starting;                   /* no instance yet: the child's loader still builds it */
     int failed;                     /* an app of the pool failed to import in it (SI0301) */
     const char *failure;            /* why (the exception's last line), or NULL */
     double avg_ms;
@@ -55,6 +56,7 @@ static apr_array_header_t *snapshot(apr_pool_t *p)
             slot_snapshot *ss = &ps->slots[k];
             ss->index = k;
             ss->ready = slot->current != NULL;
+            ss->starting = !slot->current && pool->starting;
             ss->failed = slot->current && slot->current->apps_failed > 0;
             ss->failure = NULL;
             for (int m = 0; ss->failed && !ss->failure && m < pool->spec->mounts->nelts; m++) {
@@ -133,10 +135,12 @@ static const char *label(apr_pool_t *p, const char *s)
 }
 
 /* "failed": the pool's imports killed the start-up probe (SI0305), so it was never loaded, or
- * an app of the pool failed to import in that interpreter (SI0301/SI0303). */
+ * an app of the pool failed to import in that interpreter (SI0301/SI0303).  "starting": the
+ * child's loader has not built it yet. */
 static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
 {
-    return pool->spec->probe_failure || ss->failed ? "failed" : ss->ready ? "ready" : "down";
+    return pool->spec->probe_failure || ss->failed ? "failed" : ss->ready ? "ready"
+           : ss->starting ? "starting" : "down";
 }
 
 /* Allocates from the page's request memory pool: request threads never allocate from the

@@ -148,6 +148,7 @@ class Httpd:
 
     def start(self, timeout=30):
         conf = self.write_config()
+        self.log_at_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         out = open(os.path.join(self.root, "stderr.log"), "ab")
         self.proc = subprocess.Popen([HTTPD, "-f", conf, "-DFOREGROUND"], stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True,
@@ -160,6 +161,7 @@ class Httpd:
                                                                    self.startup_output()))
             try:
                 requests.get(self.url("/"), timeout=2)
+                self.wait_until_loaded(deadline)
                 return self
             except (requests.ConnectionError, requests.Timeout):
                 # Listening, but still starting (the parent probes pools' imports first).
@@ -167,6 +169,19 @@ class Httpd:
         self.stop()
         raise RuntimeError("httpd did not answer within %ss:\n%s" % (timeout,
                                                                       self.startup_output()))
+
+    def wait_until_loaded(self, deadline):
+        """A child accepts connections while its pools still load (si_startup.c): tests that
+        read start-up lines from the log wait for every child's SI0200, or for Python's
+        failure to start (SI0201), as before they waited for the child itself."""
+        if "Subinterp" not in self.body:
+            return
+        children = self.conf.get("children", 1)
+        while time.monotonic() < deadline:
+            text = self.log_text(self.log_at_start)
+            if len(re.findall(r"SI0200: child", text)) >= children or "SI0201" in text:
+                return
+            time.sleep(0.05)
 
     def limits(self):
         allow_core_dumps()

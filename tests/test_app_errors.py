@@ -112,8 +112,9 @@ SubinterpScriptAlias /errors {apps}/errors_stream.py
 
     def test_lines_reach_the_error_log(self, httpd):
         assert httpd.get("/errors").text == "logged"
-        # One entry per write(): two lines written at once stay together (escaped "\n").
+        # One entry per write(): two lines written at once stay together (escaped "\n"), each
+        # after the pool and interpreter that wrote it (this mount's implicit pool).
         for entry in (r"errors-stream line one\\nerrors-stream line two",
                       r"errors-stream partial", r"errors-stream via logging"):
-            httpd.expect_log(r"\[subinterp:error\] \[pid \d+:tid \d+\] \[client [\d.:]+\] %s$"
-                             % entry)
+            httpd.expect_log(r"\[subinterp:error\] \[pid \d+:tid \d+\] \[client [\d.:]+\] "
+                             r"\[pool /errors:\d\] %s$" % entry)

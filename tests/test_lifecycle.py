@@ -191,3 +191,50 @@ SubinterpScriptAlias /main {apps}/thread_local_db.py pool=m
         started = set(re.findall(r"SI0200: child (\d+)", log))
         stopped = set(re.findall(r"SI0206: child (\d+)", log))
         assert len(started) >= 2 and started == stopped, (started, stopped)
+
+
+class TestGracefulRestartWithASlowImport:
+    """A new child used to load every pool in child_init, before it accepted any connection:
+    each graceful restart (Debian's logrotate makes one nightly) stalled every virtual host,
+    static files too, for the slowest import.  Now pools load on a thread of their own
+    (si_startup.c): the child serves at once, and only a loading pool's own requests wait."""
+    CONFIG = DIRECTORY + """
+DefaultRuntimeDir {root}
+SubinterpPool slow interpreters=1
+SubinterpScriptAlias /slow {apps}/slow_import.py pool=slow
+SubinterpPool impatient interpreters=1 queue-timeout=1
+SubinterpScriptAlias /impatient {apps}/slow_import.py pool=impatient
+<Location /si-status>
+    SetHandler subinterp-status
+</Location>
+"""
+    EXPECTED_LOG = [r"SI0504: pool impatient"]
+
+    def test_static_files_and_other_pools_do_not_wait_for_an_import(self, httpd):
+        assert httpd.get("/slow").text == "slow but here"
+        mark = len(httpd.log_text())
+        httpd.graceful()
+        time.sleep(0.3)
+        slowest = 0.0
+        states = set()
+        impatient = None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            assert httpd.get("/", headers={"Connection": "close"}).status_code in (200, 403, 404)
+            slowest = max(slowest, time.monotonic() - began)
+            pools = httpd.get("/si-status?json", headers={"Connection": "close"}).json()["pools"]
+            states.update(i["state"] for p in pools if p["name"] == "slow"
+                          for i in p["interpreters"])
+            if impatient is None:
+                impatient = httpd.get("/impatient", headers={"Connection": "close"})
+        # Apache itself starts the new child on its once-a-second tick.
+        assert slowest < 2.0, "a static file waited %.1f s for a pool's import" % slowest
+        assert "starting" in states, states
+        assert impatient.status_code == 503 and impatient.headers["Retry-After"] == "1"
+        assert httpd.wait_log(r"SI0504: pool impatient is still loading its apps in this child "
+                              r"\(it started \d+ s ago\) and has no interpreter ready after "
+                              r"queue-timeout=1 s", start=mark)
+        # The slow pool's own request waits for it (queue-timeout 30 s), then is served.
+        assert httpd.get("/slow").text == "slow but here"
+        assert httpd.wait_log(r"SI0200: child \d+: .* 2 of 2 interpreter\(s\) ready", start=mark)

@@ -50,7 +50,7 @@ SubinterpScriptAlias /app {apps}/flask_site/app.py pool=flask
         assert httpd.get("/app/missing").status_code == 404
         assert httpd.get("/app/crash").status_code == 500   # Flask's own error page
         # Flask logs the exception through wsgi.errors: one entry, traceback included.
-        httpd.expect_log(r"\[client [\d.:]+\] \[[-\d :,]+\] ERROR in app: Exception on /crash "
+        httpd.expect_log(r"\[client [\d.:]+\] \[pool flask:\d\] \[[-\d :,]+\] ERROR in app: Exception on /crash "
                          r"\[GET\]\\nTraceback .*RuntimeError: flask view failed on purpose$")
         assert httpd.get("/app/").status_code == 200
 
