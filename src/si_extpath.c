@@ -1,15 +1,17 @@
 /* si_extpath.c — pools' paths for extension inits run in the main interpreter (see the header).
  *
  * Isolation: a module found this way is loaded into the main interpreter (that is where CPython
- * runs the init) and stays in its sys.modules, so a gil=main pool that later imports the same
- * top-level name gets that copy.  Nothing else changes: the finder answers only during an init
- * made for another interpreter, never for the main interpreter's own imports, and only from the
- * paths of the pool that interpreter belongs to.  docs/compatibility.md says so.
+ * runs the init), and leaves its sys.modules when the init ends (the extension keeps its own
+ * references), so neither another pool's init nor a gil=main pool gets that copy.  The finder
+ * answers only during an init made for another interpreter, never for the main interpreter's
+ * own imports, and only from the paths of the pool that interpreter belongs to.
+ * docs/compatibility.md says so.
  */
 #include "si_extpath.h"
 #include "si_tstate.h"
 
 #include <pthread.h>
+#include <string.h>
 
 typedef struct {
     PyInterpreterState *interp;
@@ -76,12 +78,82 @@ static int append_path(PyObject *list, const char *path)
     return rc;
 }
 
-/* The interpreter whose extension loader is running an init on this thread, or NULL. */
+/* The interpreter whose extension loader is running an init on this thread, or NULL, and the
+ * top-level names the finder found for that init (malloc'd). */
 static _Thread_local PyInterpreterState *init_for;
+static _Thread_local char **found;
+static _Thread_local int found_count, found_capacity;
+
+PyObject *si_extpath_note_found(PyObject *module, PyObject *name)
+{
+    const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!text)
+        return NULL;
+    if (found_count == found_capacity) {
+        int capacity = found_capacity ? 2 * found_capacity : 8;
+        char **grown = realloc(found, capacity * sizeof(*grown));
+        if (!grown)
+            return PyErr_NoMemory();
+        found = grown;
+        found_capacity = capacity;
+    }
+    if (!(found[found_count] = strdup(text)))
+        return PyErr_NoMemory();
+    found_count++;
+    Py_RETURN_NONE;
+}
+
+static int is_found(const char *key)
+{
+    for (int i = 0; i < found_count; i++) {
+        size_t n = strlen(found[i]);
+        if (strncmp(key, found[i], n) == 0 && (key[n] == '\0' || key[n] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops what the finder found for the init that just ended (and their submodules) from the
+ * main interpreter's sys.modules: the extension keeps its references, and the next pool's init
+ * that imports the same name finds its own copy instead of this pool's.  Called attached to
+ * the importing sub-interpreter; borrows the main interpreter as CPython does for the init
+ * itself (a fresh state, deleted after; the caller's state is bound again when it returns). */
+static void forget_found(void)
+{
+    PyThreadState *self = PyEval_SaveThread();
+    PyThreadState *main = PyThreadState_New(PyInterpreterState_Main());
+    if (main) {
+        PyEval_RestoreThread(main);
+        PyObject *modules = PyImport_GetModuleDict();
+        PyObject *keys = modules ? PyDict_Keys(modules) : NULL;
+        for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
+            PyObject *key = PyList_GET_ITEM(keys, i);
+            const char *text = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+            if (text && is_found(text) && PyDict_DelItem(modules, key) < 0)
+                PyErr_Clear();
+        }
+        PyErr_Clear();
+        Py_XDECREF(keys);
+        PyThreadState_Clear(main);
+        PyThreadState_DeleteCurrent();
+    }
+    PyEval_RestoreThread(self);
+}
 
 PyObject *si_extpath_mark_init(PyObject *module, PyObject *on)
 {
-    init_for = PyObject_IsTrue(on) ? PyInterpreterState_Get() : NULL;
+    int starting = PyObject_IsTrue(on);
+    init_for = starting ? PyInterpreterState_Get() : NULL;
+    if (!starting && found_count > 0)
+        forget_found();
+    for (int i = 0; i < found_count; i++)
+        free(found[i]);
+    found_count = 0;
+    if (!starting) {
+        free(found);
+        found = NULL;
+        found_capacity = 0;
+    }
     Py_RETURN_NONE;
 }
 
@@ -131,7 +203,10 @@ int si_extpath_install(apr_array_header_t *global_path)
         "            paths = _subinterp._pool_paths_for_extension_init()\n"
         "            if not paths:\n"
         "                return None\n"
-        "            return importlib.machinery.PathFinder.find_spec(name, paths)\n"
+        "            spec = importlib.machinery.PathFinder.find_spec(name, paths)\n"
+        "            if spec is not None:\n"
+        "                _subinterp._extension_init_found(name)\n"
+        "            return spec\n"
         "    return PoolPathsForExtensionInit\n"
         "sys.meta_path.append(_finder())\n"
         "del _finder\n";

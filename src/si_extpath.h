@@ -29,6 +29,11 @@ int si_extpath_install(apr_array_header_t *global_path);
  * sub-interpreter by si_app.c): the finder then knows which pool asks, on any thread. */
 PyObject *si_extpath_mark_init(PyObject *module, PyObject *on);
 
+/* _subinterp._extension_init_found(name), from the finder in the main interpreter: it answered
+ * for `name` during the init under way.  When the init ends (_extension_init(False)), such
+ * modules leave the main interpreter's sys.modules, so no other pool's init gets them. */
+PyObject *si_extpath_note_found(PyObject *module, PyObject *name);
+
 /* _subinterp._pool_paths_for_extension_init(): the paths (list of str) of the pool whose
  * interpreter this thread is running an extension's init for, or None. */
 PyObject *si_extpath_paths(PyObject *module, PyObject *unused);

@@ -91,6 +91,8 @@ static void module_free(void *module)
 static PyMethodDef module_methods[] = {
     {"_pool_paths_for_extension_init", si_extpath_paths, METH_NOARGS,
      "the paths of the pool an extension's init runs for in the main interpreter, or None"},
+    {"_extension_init_found", si_extpath_note_found, METH_O,
+     "notes a top-level module the main interpreter's finder found for the init under way"},
     {"_extension_init", si_extpath_mark_init, METH_O,
      "marks this thread as running an extension's init for this interpreter (or no longer)"},
     {"_signal_ignored", si_app_signal_ignored, METH_VARARGS,

@@ -129,6 +129,53 @@ SubinterpScriptAlias /thread {apps}/brotli_thread_app.py pool=legacy
         assert httpd.get("/thread").text == "brotli ok"
 
 
+class TestExtensionInitDependenciesStayPerPool:
+    """Two pools' builds of one single-phase extension, each beside its own leakdep.py: the
+    init runs in the main interpreter, and the finder found the first pool's leakdep, which
+    then stayed in the main interpreter's sys.modules, so the second pool's init got the first
+    pool's module (and its secret).  Now what the finder found leaves sys.modules when the
+    init ends."""
+    CONFIG = """
+SubinterpImportProbe Off
+<VirtualHost 127.0.0.1:{port}>
+    ServerName a.test
+    SubinterpPool a gil=shared interpreters=1 python-path={root}/a
+    SubinterpScriptAlias / {apps}/leakext/leakext_app.py pool=a
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName b.test
+    SubinterpPool b gil=shared interpreters=1 python-path={root}/b
+    SubinterpScriptAlias / {apps}/leakext/leakext_app.py pool=b
+</VirtualHost>
+<Directory "{apps}">
+    Require all granted
+</Directory>
+"""
+
+    @pytest.fixture(scope="class")
+    def httpd(self):
+        root = scratch_dir("TestExtensionInitDependenciesStayPerPool")
+        os.chmod(root, 0o755)
+        for site in ("a", "b"):
+            out = os.path.join(root, site)
+            os.makedirs(out)
+            os.chmod(out, 0o755)
+            subprocess.run(["cc", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"],
+                            os.path.join(APPS, "leakext", "leakext.c"), "-o",
+                            os.path.join(out, "leakext" + sysconfig.get_config_var("EXT_SUFFIX"))],
+                           check=True)
+            with open(os.path.join(out, "leakdep.py"), "w") as f:
+                f.write("SECRET = 'secret of %s'\n" % site)
+            for name in os.listdir(out):
+                os.chmod(os.path.join(out, name), 0o755)
+        with running(root, self.CONFIG) as server:
+            yield server
+
+    def test_each_pool_gets_its_own_dependency(self, httpd):
+        assert httpd.get("/", headers={"Host": "a.test"}).text == "secret of a"
+        assert httpd.get("/", headers={"Host": "b.test"}).text == "secret of b"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant a directory as www-data")
 def test_a_probe_cache_another_user_made_first_is_not_trusted(extension_dir):
     """www-data makes the cache directory first and plants a forged verdict, and a link to a
