@@ -39,7 +39,7 @@ PY_LIBS       = -L$(PY_LIBDIR) -l$(PY_LDLIB) -Wl,-rpath,$(PY_LIBDIR)
 # Debian packages (PACKAGE:COMMAND), installed in one place (tools/apt-need, root only; it says
 # what to install otherwise): what the tests need, and what the optional targets add.
 DEB_TEST      = apache2:$(HTTPD) apache2-dev:$(APXS) valgrind:valgrind curl:curl \
-                libapache2-mod-wsgi-py3
+                libapache2-mod-wsgi-py3 chromium:chromium
 DEB_FUZZ     := clang:clang
 DEB_BENCH    := wrk:wrk apache2-utils:ab nghttp2-client:h2load redis-server:redis-server
 

@@ -326,6 +326,70 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
     }
 }
 
+/* How many of the pool's interpreters are in each state, and the first reason one failed. */
+typedef struct {
+    int ready, failed, starting, down;
+    const char *why;
+} pool_health;
+
+static pool_health health_of(const pool_snapshot *ps)
+{
+    pool_health h = {.why = ps->pool->spec->probe_failure};
+    for (int k = 0; k < ps->pool->slot_count; k++) {
+        const char *state = slot_state(ps->pool, &ps->slots[k]);
+        h.ready += strcmp(state, "ready") == 0;
+        h.failed += strcmp(state, "failed") == 0;
+        h.starting += strcmp(state, "starting") == 0;
+        h.down += strcmp(state, "down") == 0;
+        if (!h.why && ps->slots[k].failure)
+            h.why = ps->slots[k].failure;
+    }
+    return h;
+}
+
+/* One row per pool, the failed and down ones first: what an administrator looks for first. */
+static void html_summary(request_rec *r, apr_array_header_t *pools)
+{
+    ap_rputs("<h2>Summary</h2>\n<table class=\"summary\">\n<tr><th>Pool</th><th>Virtual "
+             "host</th><th>State</th><th>Interpreters ready</th><th>Why</th></tr>\n", r);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < pools->nelts; i++) {
+            pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
+            pool_health h = health_of(ps);
+            int bad = h.failed > 0 || h.down > 0;
+            if (bad != (pass == 0))
+                continue;
+            const char *state = h.failed ? "failed" : h.down ? "down"
+                                : h.starting ? "starting" : "ready";
+            ap_rprintf(r, "<tr><td class=\"name\">%s</td><td class=\"name\">%s</td>"
+                       "<td class=\"%s\">%s</td><td>%d of %d</td><td class=\"why\">%s</td>"
+                       "</tr>\n", ap_escape_html(r->pool, ps->pool->name),
+                       ap_escape_html(r->pool, vhost_of(r->pool, ps->pool)), state, state,
+                       h.ready, ps->pool->slot_count,
+                       h.why ? ap_escape_html(r->pool, h.why) : "");
+        }
+    ap_rputs("</table>\n", r);
+}
+
+/* The options an administrator checks first, beside the pool's name. */
+static void html_options(request_rec *r, const si_pool_spec *spec)
+{
+    ap_rprintf(r, ", interpreters=%d", spec->interpreters);
+    if (spec->max_active)
+        ap_rprintf(r, ", max-active=%d", spec->max_active);
+    if (spec->max_requests)
+        ap_rprintf(r, ", max-requests=%d", spec->max_requests);
+    ap_rprintf(r, ", queue-timeout=%" APR_TIME_T_FMT " s", apr_time_sec(spec->queue_timeout));
+    if (spec->request_timeout)
+        ap_rprintf(r, ", request-timeout=%" APR_TIME_T_FMT " s",
+                   apr_time_sec(spec->request_timeout));
+    if (spec->virtualenv)
+        ap_rprintf(r, ", virtualenv=%s", ap_escape_html(r->pool, spec->virtualenv));
+    for (int i = 0; i < spec->python_path->nelts; i++)
+        ap_rprintf(r, "%s%s", i ? ":" : ", python-path=",
+                   ap_escape_html(r->pool, APR_ARRAY_IDX(spec->python_path, i, const char *)));
+}
+
 static void html_tables(request_rec *r, apr_array_header_t *pools)
 {
     for (int i = 0; i < pools->nelts; i++) {
@@ -333,25 +397,25 @@ static void html_tables(request_rec *r, apr_array_header_t *pools)
         si_pool_spec *spec = ps->pool->spec;
         ap_rprintf(r, "<h2>Pool %s <small>(%s, gil=%s", ap_escape_html(r->pool, ps->pool->name),
                    ap_escape_html(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(spec->gil));
-        if (spec->max_active)
-            ap_rprintf(r, ", max-active=%d", spec->max_active);
-        if (spec->max_requests)
-            ap_rprintf(r, ", max-requests=%d", spec->max_requests);
-        ap_rputs(")</small></h2>\n<p>All children since the last (re)start:", r);
+        html_options(r, spec);
+        ap_rputs(")</small></h2>\n<p><i>All children</i> since the last (re)start:", r);
         for (unsigned m = 0; m < SI_SERVER_STATS; m++)
             ap_rprintf(r, "%s %s %" APR_UINT64_T_FMT, m ? "," : "", server_stats[m].json,
                        si_stats_get(spec, server_stats[m].stat));
         ap_rprintf(r, ".</p>\n<p>This child: retired interpreters still ending: %d. Refused "
                    "(503): %" APR_UINT64_T_FMT ".</p>\n<table>\n<tr><th>Interpreter</th>"
                    "<th>State</th><th>Generation</th><th>Active</th><th>Served</th>"
-                   "<th>Recycles</th><th>Average ms</th></tr>\n", ps->retired, ps->rejected);
+                   "<th>Recycles</th><th>Average ms</th><th>Why</th></tr>\n", ps->retired,
+                   ps->rejected);
         for (int k = 0; k < ps->pool->slot_count; k++) {
             slot_snapshot *ss = &ps->slots[k];
+            const char *why = ss->failure ? ss->failure : spec->probe_failure;
             ap_rprintf(r, "<tr><td>%d</td><td class=\"%s\">%s</td><td>%" APR_UINT64_T_FMT
                        "</td><td>%d</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
-                       "</td><td>%.2f</td></tr>\n", k, slot_state(ps->pool, ss),
-                       slot_state(ps->pool, ss), ss->generation, ss->active, ss->served,
-                       ss->recycles, ss->avg_ms);
+                       "</td><td>%.2f</td><td class=\"why\">%s</td></tr>\n", k,
+                       slot_state(ps->pool, ss), slot_state(ps->pool, ss), ss->generation,
+                       ss->active, ss->served, ss->recycles, ss->avg_ms,
+                       why ? ap_escape_html(r->pool, why) : "");
         }
         ap_rprintf(r, "</table>\n<p>Shared cache (this child): %" APR_UINT64_T_FMT " keys, %"
                    APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT " bytes, %" APR_UINT64_T_FMT
@@ -370,15 +434,23 @@ static void send_html(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     ap_rprintf(r, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mod_subinterp "
                "status</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-"
                "collapse:collapse}th,td{border:1px solid #999;padding:.3em .8em;text-align:right}"
-               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}"
-               "td.failed{color:#b00;font-weight:bold}</style></head>\n"
-               "<body><h1>mod_subinterp %s</h1>\n<p>Child %" APR_PID_T_FMT ", Python %s, "
-               "resident memory %.1f MiB, up %" APR_TIME_T_FMT " s. Formats: <a href=\"?json\">"
-               "JSON</a>, <a href=\"?prometheus\">Prometheus</a>.</p>\n", SI_VERSION, getpid(),
+               "th{background:#eee}td.ready{color:#080}td.down{color:#b00}td.starting{color:#a60}"
+               "td.failed{color:#b00;font-weight:bold}td.why,td.name{text-align:left}"
+               "td.why{font-family:monospace}</style></head>\n"
+               "<body><h1>mod_subinterp %s</h1>\n<p>This page comes from <b>child %"
+               APR_PID_T_FMT "</b> of this server (Python %s, resident memory %.1f MiB, up %"
+               APR_TIME_T_FMT " s). Each child runs its own interpreters and answers for them; "
+               "the figures marked <i>all children</i> are server-wide. Reloading may reach "
+               "another child: Apache gives each connection to whichever child accepts it "
+               "(<code>Connection: close</code> per request, or mod_status's scoreboard, shows "
+               "the others). Formats: <a href=\"?json\">JSON</a>, <a href=\"?prometheus\">"
+               "Prometheus</a>.</p>\n", SI_VERSION, getpid(),
                ap_escape_html(r->pool, Py_GetVersion()), rss / 1048576.0,
                apr_time_sec(apr_time_now() - si_runtime_started()));
     if (pools->nelts == 0)
         ap_rputs("<p>No pools run in this child.</p>\n", r);
+    else
+        html_summary(r, pools);
     html_tables(r, pools);
     ap_rputs("</body></html>\n", r);
 }

@@ -1,7 +1,10 @@
 """The status page (SetHandler subinterp-status): JSON, Prometheus and HTML, mod_status rows, and
 rendering that allocates nothing for the child's life."""
+import html
 import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -65,16 +68,62 @@ SubinterpScriptAlias /hello {apps}/hello.py
     def test_html(self, httpd):
         r = httpd.get("/status")
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"
-        assert "<h2>Pool p <small>(main server, gil=own, max-active=4)</small></h2>" in r.text
+        assert "<h2>Pool p <small>(main server, gil=own, interpreters=2, max-active=4, " \
+               "queue-timeout=30 s)</small></h2>" in r.text
         # p has 2; /hello's implicit pool one per online CPU (as the module counts them); v has 1
         cpus = os.sysconf("SC_NPROCESSORS_ONLN")
-        assert r.text.count("<td class=\"ready\">ready</td>") == 2 + cpus + 1
+        # (and the summary has a row for each of the 3 pools)
+        assert r.text.count("<td class=\"ready\">ready</td>") == 2 + cpus + 1 + 3
         assert "quo\\te" in r.text
 
     def test_rows_in_mod_status(self, httpd):
         auto = httpd.get("/server-status?auto").text
         assert "SubinterpPool p: interpreters=2 active=0" in auto
         assert "<h1>mod_subinterp</h1>" in httpd.get("/server-status").text
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="make deps installs Debian's chromium")
+class TestStatusPageInABrowser:
+    """The page as an administrator sees it when something is wrong: which child it is, a
+    summary with the failed pool first and why, each pool's options."""
+    CONFIG = DIRECTORY + """
+SubinterpPool fine interpreters=1 request-timeout=7
+SubinterpScriptAlias /fine {apps}/hello.py pool=fine
+SubinterpPool broken interpreters=2
+SubinterpScriptAlias /broken {apps}/broken_import.py pool=broken
+<Location /status>
+    SetHandler subinterp-status
+</Location>
+"""
+    EXPECTED_LOG = [r"SI0301: pool broken", r"SI0200: .* 2 failed"]
+
+    def rendered_text(self, httpd, scratch):
+        """What Chromium shows: its rendered DOM, reduced to the text a person reads."""
+        out = subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                              "--user-data-dir=" + scratch, "--dump-dom",
+                              httpd.url("/status")], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        shot = os.path.join(scratch, "status.png")
+        subprocess.run(["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--user-data-dir=" + scratch, "--window-size=1100,900",
+                        "--screenshot=" + shot, httpd.url("/status")], capture_output=True,
+                       timeout=60)
+        assert os.path.getsize(shot) > 10000   # it drew something
+        text = re.sub(r"<(style|head)>.*?</\1>", " ", out.stdout, flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", text)
+        return re.sub(r"\s+", " ", html.unescape(text))
+
+    def test_what_an_administrator_sees(self, httpd, scratch):
+        text = self.rendered_text(httpd, scratch)
+        pid = re.search(r"This page comes from child (\d+) of this server", text)
+        assert pid and int(pid.group(1)) in httpd.children(), text
+        summary = text[text.index("Summary"):text.index("Pool broken (")]
+        assert summary.index("broken") < summary.index("fine"), summary   # failed first
+        assert re.search(r"broken main server failed 0 of 2 ImportError: broken_import\.py "
+                         r"fails to import on purpose", summary), summary
+        assert re.search(r"fine main server ready 1 of 1", summary), summary
+        assert "Pool fine (main server, gil=own, interpreters=1, queue-timeout=30 s, " \
+               "request-timeout=7 s)" in text
 
 
 class TestStatusPageMemory:
