@@ -69,6 +69,14 @@ module-path: module
 # Debian layout: the module into Apache's modules directory, subinterp.load/.conf into
 # mods-available (then `a2enmod subinterp`).
 install: module
+	@runpath=$$(readelf -d $(MODULE) | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]/\1/p'); \
+	case ":$$runpath:" in *:/root/*|*:/home/*) \
+	    echo "make install: the module loads libpython from $$runpath, a home directory: a system"; \
+	    echo "  service would depend on a user's files (and www-data must be let into them)."; \
+	    echo "  Build against a Python outside home directories (docs/quickstart.md, Python 3.13"; \
+	    echo "  on Debian 12 or Ubuntu 24.04), or say you mean it: make install PYTHON_IN_HOME=ok"; \
+	    [ "$(PYTHON_IN_HOME)" = ok ] || exit 1 ;; \
+	esac
 	$(APXS) -i -n subinterp mod_subinterp.la
 	install -m 644 conf/subinterp.load conf/subinterp.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
 

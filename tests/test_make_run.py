@@ -1,6 +1,7 @@
 """`make run` (tools/serve): serves the app in the foreground, and stopping it, by Ctrl-C or a
 SIGTERM to the script, stops Apache with it instead of leaving a server behind."""
 import os
+import re
 import signal
 import subprocess
 
@@ -79,3 +80,22 @@ def test_make_run_serves_an_app_from_its_virtualenv():
             serve.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(serve.pid, signal.SIGKILL)
+
+
+def module_runpath():
+    out = subprocess.run(["readelf", "-d", MODULE], capture_output=True, text=True).stdout
+    found = re.search(r"\((?:RUN|R)PATH\).*\[(.*)\]", out)
+    return found.group(1) if found else ""
+
+
+@pytest.mark.skipif(not re.search(r"(^|:)/(root|home)/", module_runpath()),
+                    reason="the module's libpython is outside home directories: make install "
+                    "would install it, which a test must not do")
+def test_make_install_refuses_a_module_that_loads_python_from_a_home_directory():
+    """A system module whose RUNPATH points into /root ties Apache to root's files: make
+    install says so and stops unless PYTHON_IN_HOME=ok (before, it installed silently)."""
+    out = subprocess.run(["make", "-s", "install"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "make install: the module loads libpython from %s, a home directory" \
+        % module_runpath() in out.stdout + out.stderr, out.stdout + out.stderr
+    assert "PYTHON_IN_HOME=ok" in out.stdout
