@@ -37,6 +37,8 @@ SubinterpScriptAlias /text {apps}/text_io.py pool=text
         assert server.wait_log(r"\[subinterp:notice\] .*" + client + r"stdout: caf\\xc3\\xa9")
         assert server.wait_log(r"\[subinterp:warn\] .*" + client + r"stderr: na\\xc3\\xafve")
         assert server.wait_log(client + r"WARNING:root:logging: \\xc3\\xbcber")
+        assert server.wait_log(r"\[subinterp:notice\] \[pid \d+:tid \d+\] \[pool text:0\] "
+                               r"text_io imported$", start=0)
         assert server.wait_log(r"SI0320: .*/text_io\.py registered a handler for signal 15 "
                                r"\(Terminated\); ignored", start=0)
 
