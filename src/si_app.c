@@ -199,6 +199,18 @@ PyObject *si_app_signal_ignored(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Calls the loader's function `name` with the _subinterp module's function `callback`. */
+static int loader_call_with(PyObject *module, const char *callback, const char *name)
+{
+    PyObject *fn = PyObject_GetAttrString(module, callback);
+    PyObject *args = fn ? PyTuple_Pack(1, fn) : NULL;
+    PyObject *rv = args ? loader_call(name, args) : NULL;
+    Py_XDECREF(rv);
+    Py_XDECREF(args);
+    Py_XDECREF(fn);
+    return rv ? 0 : -1;
+}
+
 /* Signals belong to Apache: CPython refuses signal.signal() outside the main interpreter's main
  * thread (an app that registers one at import would fail to load), and in the main interpreter
  * (gil=main) it would replace Apache's own handlers.  As mod_wsgi's WSGIRestrictSignal does, the
@@ -206,13 +218,7 @@ PyObject *si_app_signal_ignored(PyObject *module, PyObject *args)
  * the signal. */
 static int restrict_signals(PyObject *module)
 {
-    PyObject *ignored = PyObject_GetAttrString(module, "_signal_ignored");
-    PyObject *args = ignored ? PyTuple_Pack(1, ignored) : NULL;
-    PyObject *rv = args ? loader_call("restrict_signals", args) : NULL;
-    Py_XDECREF(rv);
-    Py_XDECREF(args);
-    Py_XDECREF(ignored);
-    return rv ? 0 : -1;
+    return loader_call_with(module, "_signal_ignored", "restrict_signals");
 }
 
 /* cpu-affinity=on pins a request's thread to its slot's CPU, and Linux gives a thread the CPU set
@@ -232,13 +238,7 @@ static int unpin_new_threads(void)
  * which pool it runs for, whichever thread imports (si_extpath.h). */
 static int mark_extension_inits(PyObject *module)
 {
-    PyObject *mark = PyObject_GetAttrString(module, "_extension_init");
-    PyObject *args = mark ? PyTuple_Pack(1, mark) : NULL;
-    PyObject *rv = args ? loader_call("mark_extension_inits", args) : NULL;
-    Py_XDECREF(rv);
-    Py_XDECREF(args);
-    Py_XDECREF(mark);
-    return rv ? 0 : -1;
+    return loader_call_with(module, "_extension_init", "mark_extension_inits");
 }
 
 int si_app_prepare_interpreter(PyObject *module, si_module_state *st, si_pool_spec *spec,

@@ -123,7 +123,11 @@ SubinterpScriptAlias /live {root}/live/app.py pool=live
 
     @pytest.fixture(scope="class")
     def httpd(self):
-        root = scratch_dir("TestReload")
+        yield from self.serve_live(type(self).__name__)
+
+    def serve_live(self, name):
+        """A server whose pool serves {root}/live/app.py, first written as version 1."""
+        root = scratch_dir(name)
         os.makedirs(os.path.join(root, "live"))
         self.write(root, "version 1")
         with running(root, self.CONFIG, self.EXPECTED_LOG) as server:
@@ -191,14 +195,11 @@ class TestAFailedReloadThatStartedAThread:
     CONFIG = TestReload.CONFIG
     EXPECTED_LOG = TestReload.EXPECTED_LOG
     write = staticmethod(TestReload.write)
+    serve_live = TestReload.serve_live
 
     @pytest.fixture(scope="class")
     def httpd(self):
-        root = scratch_dir("TestAFailedReloadThatStartedAThread")
-        os.makedirs(os.path.join(root, "live"))
-        self.write(root, "version 1")
-        with running(root, self.CONFIG, self.EXPECTED_LOG) as server:
-            yield server
+        yield from self.serve_live(type(self).__name__)
 
     def retired(self, httpd):
         pools = httpd.get("/si-status?json").json()["pools"]
