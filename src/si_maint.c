@@ -107,6 +107,19 @@ typedef struct {
  * and not the deadline thread.  While we hold the GIL the request cannot untrack itself (it does
  * so with the GIL held), so the check is exact; and in its interpreter its thread has only the
  * one state (si_tstate.c), so the thread id names it. */
+/* A request Apache nested in req (an SSI include, an ErrorDocument) that runs now in req's
+ * interpreter, on req's thread, with the same thread state: an exception set for that thread
+ * would interrupt it instead of req.  maint->lock held. */
+static int nested_here(const si_request *req)
+{
+    for (si_deadline *t = maint->tracked; t; t = t->next)
+        for (const si_request *outer = t->req->outer; outer; outer = outer->outer)
+            if (outer == req && t->req->instance->registry.interp
+                                == req->instance->registry.interp)
+                return 1;
+    return 0;
+}
+
 static void *deliver(void *data)
 {
     si_delivery *d = data;
@@ -132,6 +145,10 @@ static void *deliver(void *data)
             if (t->serial != d->serial)
                 continue;
             si_request *req = t->req;
+            if (nested_here(req)) {
+                t->pending = 0;   /* the next tick tries again, once the nested one is done */
+                break;
+            }
             t->signalled = 1;
             PyThreadState_SetAsyncExc(req->thread_ident,
                                       (PyObject *)inst->st->request_timeout_type);

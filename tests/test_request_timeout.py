@@ -98,3 +98,36 @@ SubinterpScriptAlias /y {apps}/hardening.py pool=y
         httpd.expect_log(r"SI0440: pool x interpreter 0: GET /x/spin")
         for _ in range(5):
             assert httpd.get("/y/hello").status_code == 200
+
+
+class TestTimeoutOfARequestWithANestedOne:
+    """The outer request's deadline passes while a request Apache nested in it (an SSI include
+    of another mount of the same pool) runs on the same thread in the same interpreter.  The
+    interruption was delivered to that thread's state, so it landed in the nested request,
+    and the outer one, marked as delivered, ran on uninterrupted.  Now it waits until the
+    nested request is done, then interrupts the outer one."""
+    MODULES = ("include",)
+    CONFIG = DIRECTORY + """
+LoadModule include_module /usr/lib/apache2/modules/mod_include.so
+SubinterpPool p interpreters=1 request-timeout=1
+SubinterpScriptAlias /outer {apps}/ssi_outer.py pool=p
+SubinterpScriptAlias /inner {apps}/slow.py pool=p
+<Location /outer>
+    Options +Includes
+    SetOutputFilter INCLUDES
+</Location>
+"""
+    EXPECTED_LOG = [r"SI0441: pool p interpreter 0: GET /outer", r"SI0440: pool p interpreter 0: "
+                    r"GET /outer"]
+
+    def test_the_outer_request_is_interrupted_not_the_nested_one(self, httpd):
+        start = time.monotonic()
+        data = httpd.raw(b"GET /outer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                         timeout=15)
+        elapsed = time.monotonic() - start
+        assert b"<p>outer</p>" in data
+        assert b"done /sleep" in data, data       # the nested request finished its work
+        assert b"outer done" not in data, data    # the outer one was cut short ...
+        assert elapsed < 3, elapsed               # ... soon after the nested one ended
+        assert httpd.wait_log(r"SI0440: pool p interpreter 0: GET /outer")
+        assert "GET /inner" not in httpd.log_text(httpd.checked)
