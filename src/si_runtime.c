@@ -11,6 +11,8 @@
 #include "si_shared.h"
 #include "si_shared_store.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #ifndef SI_DEFAULT_PYTHON_HOME
@@ -141,6 +143,68 @@ static int main_app_threads(apr_time_t deadline)
     }
 }
 
+/* The main interpreter's atexit callbacks (gil=main pools' apps registered them), run before
+ * Py_FinalizeEx on a thread of their own: one that never returns would otherwise keep the child
+ * from exiting for good.  Static: a thread left running may finish after stop_runtime. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int finished;
+} main_exit = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void *run_main_exit_funcs(void *unused)
+{
+    PyThreadState *state = PyThreadState_New(PyInterpreterState_Main());
+    if (state) {
+        PyEval_RestoreThread(state);
+        PyObject *atexit = PyImport_ImportModule("atexit");
+        PyObject *rv = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
+        if (!rv)
+            PyErr_Clear();   /* atexit prints a failing callback's traceback itself */
+        Py_XDECREF(rv);
+        Py_XDECREF(atexit);
+        PyThreadState_Clear(state);
+        PyThreadState_DeleteCurrent();
+    }
+    si_plock(&main_exit.lock);
+    main_exit.finished = 1;
+    si_must(pthread_cond_broadcast(&main_exit.done), "broadcasting main_exit.done");
+    si_punlock(&main_exit.lock);
+    return NULL;
+}
+
+/* Called with the main state attached; returns so.  0 if the callbacks did not end by the grace
+ * (and a second): SI0220, and Python must not be finalized. */
+static int main_exit_funcs_ended(si_runtime *rt, apr_time_t grace_until)
+{
+    pthread_t thread;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return 1;   /* Py_FinalizeEx runs them, unbounded, as before */
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    PyThreadState *self = PyEval_SaveThread();
+    int rc = pthread_create(&thread, &attr, run_main_exit_funcs, NULL);
+    pthread_attr_destroy(&attr);
+    apr_time_t until = (grace_until > apr_time_now() ? grace_until : apr_time_now())
+                       + apr_time_from_sec(1);
+    si_plock(&main_exit.lock);
+    while (rc == 0 && !main_exit.finished && apr_time_now() < until) {
+        struct timespec at = {.tv_sec = apr_time_sec(until),
+                              .tv_nsec = (long)apr_time_usec(until) * 1000};
+        int waited = pthread_cond_timedwait(&main_exit.done, &main_exit.lock, &at);
+        si_must(waited == ETIMEDOUT ? 0 : waited, "waiting on main_exit.done");
+    }
+    int finished = rc != 0 || main_exit.finished;
+    si_punlock(&main_exit.lock);
+    PyEval_RestoreThread(self);
+    if (!finished)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0220: child %" APR_PID_T_FMT
+                     ": the main interpreter's atexit callbacks (registered by a gil=main "
+                     "pool's app) did not return by the end of the exit grace; they are left "
+                     "running and Python is not finalized", getpid());
+    return finished;
+}
+
 /* Ends one instance at child exit; returns 1 if it had to be left as it is. */
 static int end_at_exit(si_instance *inst, apr_time_t grace_until)
 {
@@ -227,6 +291,10 @@ static apr_status_t stop_runtime(void *data)
                      ": %d non-daemon application thread(s) of the main interpreter (gil=main "
                      "pools) still ran %d s after the child began to exit; Python is not "
                      "finalized", getpid(), left, (int)apr_time_sec(SI_EXIT_GRACE));
+        PyEval_SaveThread();
+        return APR_SUCCESS;
+    }
+    if (!main_exit_funcs_ended(rt, grace_until)) {
         PyEval_SaveThread();
         return APR_SUCCESS;
     }

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from harness import GRANT_APPS as DIRECTORY, PRELOAD, eventually
+from harness import GRANT_APPS as DIRECTORY, PRELOAD, Httpd, eventually
 
 
 class TestGracefulRestart:
@@ -238,3 +238,26 @@ SubinterpScriptAlias /impatient {apps}/slow_import.py pool=impatient
         # The slow pool's own request waits for it (queue-timeout 30 s), then is served.
         assert httpd.get("/slow").text == "slow but here"
         assert httpd.wait_log(r"SI0200: child \d+: .* 2 of 2 interpreter\(s\) ready", start=mark)
+
+
+def test_a_blocking_atexit_in_the_main_interpreter_does_not_keep_the_child(scratch):
+    """A gil=main pool's app registers an atexit callback that never returns.  Py_FinalizeEx
+    ran it on the exiting child's thread without a bound: the child never exited, and neither
+    did a graceful stop.  Now the callbacks run first on a thread of their own, within the exit
+    grace; past it, Python is left unfinalized (SI0220) and the child exits."""
+    config = DIRECTORY + """
+SubinterpPool blocking gil=main
+SubinterpScriptAlias /blocking {apps}/blocking_atexit.py pool=blocking
+"""
+    server = Httpd(scratch, config)
+    server.start()
+    try:
+        assert server.get("/blocking").text == "blocking"
+        started = time.monotonic()
+        server.stop(timeout=30)
+        assert time.monotonic() - started < 15
+        assert re.search(r"SI0220: child \d+: the main interpreter's atexit callbacks \(registered "
+                         r"by a gil=main pool's app\) did not return", server.log_text())
+    finally:
+        if server.proc.poll() is None:
+            os.killpg(server.proc.pid, 9)
