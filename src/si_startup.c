@@ -5,6 +5,8 @@
 #include "si_tstate.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 typedef struct {
@@ -71,7 +73,7 @@ static void warm_up(apr_pool_t *p, server_rec *s, si_instance **instances, int c
  * died loading along with others is a suspect: loaded alone, not side by side with others, so
  * that if it crashes again the next child knows which pool to leave alone.
  * Returns 1 to leave the pool alone; *alone says to load it on its own. */
-static int left_alone(apr_pool_t *p, si_pool_spec *spec, int *alone)
+static int left_alone(si_pool_spec *spec, int *alone)
 {
     pid_t died = 0;
     si_load_verdict verdict = si_stats_load_verdict(spec, &died);
@@ -83,9 +85,13 @@ static int left_alone(apr_pool_t *p, si_pool_spec *spec, int *alone)
                      "find which one", spec->name, spec->defined_at, died, getpid());
     if (verdict != SI_LOAD_GUILTY)
         return 0;
-    spec->probe_failure = apr_psprintf(p, "child %" APR_PID_T_FMT " of this server died while "
-                                       "it loaded this pool's apps (see its exit signal above)",
-                                       died);
+    /* malloc'd, for the child's life: requests and the status page read it, and the loader's
+     * memory pool goes when it ends (pchild belongs to the child's main thread). */
+    char *why = malloc(160);
+    if (why)
+        snprintf(why, 160, "child %ld of this server died while it loaded this pool's apps "
+                 "(see its exit signal above)", (long)died);
+    spec->probe_failure = why ? why : "a child of this server died while it loaded this pool";
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0309: pool %s (%s): %s, so this "
                  "child (pid %" APR_PID_T_FMT ") does not load it and its URLs answer 500; "
                  "other pools serve as usual.  Fix the app (or the extension) and restart "
@@ -170,7 +176,7 @@ static void *APR_THREAD_FUNC loader_main(apr_thread_t *thread, void *data)
         si_tstate_restore(ld->main_state);
         for (int i = 0; i < pools; i++) {
             si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
-            skip[i] = pool->spec->probe_failure || left_alone(p, pool->spec, &alone[i]);
+            skip[i] = pool->spec->probe_failure || left_alone(pool->spec, &alone[i]);
             if (!skip[i] && pool->slot_count > rounds)
                 rounds = pool->slot_count;
         }
