@@ -9,6 +9,7 @@
 #include "si_request.h"
 #include "si_errors.h"
 #include "si_pool.h"
+#include "si_extfirst.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -430,15 +431,18 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
     }
     const char *text = si_exception_text(p);
     const char *last = strrchr(text, '\n');
-    if (once_per_process_phrase(text))
+    if (once_per_process_phrase(text)) {
+        const char *first = si_extfirst_culprit(p, text, mount->pool_spec->name, index);
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SI0308: pool %s interpreter %d: an extension "
                      "that %s imports loads in one interpreter per process only (\"%s\"), and "
-                     "another interpreter of this process loaded it first: another pool, another "
-                     "interpreter of this pool, or the one this replaces.  Give it one "
-                     "interpreter per process: interpreters=1 without max-requests, and no other "
-                     "pool that imports it (or gil=main in a server of its own)",
-                     mount->pool_spec->name, index, mount->script,
-                     once_per_process_phrase(text));
+                     "%s%s.  Give it one interpreter per process: interpreters=1 without "
+                     "max-requests, and no other pool that imports it (or gil=main in a server "
+                     "of its own)", mount->pool_spec->name, index, mount->script,
+                     once_per_process_phrase(text), first ? first : "another interpreter of "
+                     "this process loaded it first: another pool, another interpreter of this "
+                     "pool, or the one this replaces", first ? " (and no other interpreter "
+                     "can now)" : "");
+    }
     if (r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "SI0301: pool %s interpreter %d: loading %s "
                       "for %s failed; %s:\n%s", mount->pool_spec->name, index, mount->script,

@@ -3,6 +3,7 @@
 #include "si_stats.h"
 #include "si_app.h"
 #include "si_extpath.h"
+#include "si_extfirst.h"
 #include "si_shared_store.h"
 
 #include <errno.h>
@@ -153,6 +154,7 @@ static void load_apps(si_instance *inst, server_rec *s, apr_pool_t *ptemp)
                 ptemp, spec->server, NULL, mount, inst->slot->index));
         }
     }
+    si_extfirst_note(spec->name, inst->slot->index);
 }
 
 /* A set-up step failed (out of memory or mutexes, or the Python exception `step` describes):

@@ -5,13 +5,14 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 
 import pytest
 
 from conftest import scratch_dir
-from harness import GRANT_APPS as DIRECTORY, PRELOAD, eventually, running
+from harness import APPS, GRANT_APPS as DIRECTORY, PRELOAD, eventually, running
 
 
 def child_rss_kb(httpd):
@@ -283,6 +284,43 @@ SubinterpScriptAlias /two {apps}/once_per_process.py pool=two
         assert httpd.wait_log(r"SI0308: pool two interpreter \d: an extension that \S+"
                               r"once_per_process.py imports loads in one interpreter per process "
                               r"only \(\"more than once per process\"\)", timeout=0, start=0)
+
+
+class TestAnExtensionAnotherPoolLoadedFirst:
+    """Two pools import one extension that loads in one interpreter per process: the second
+    pool's SI0308 names the extension and the pool and interpreter that loaded it first (before:
+    "another interpreter of this process", with no name)."""
+    EXPECTED_LOG = (r"SI0301: pool second", r"SI0308: pool second", r"SI0302: pool second",
+                    r"SI0200: .* 1 failed")
+    CONFIG = DIRECTORY + """
+SubinterpPool first gil=shared interpreters=1 python-path={root}/ext
+SubinterpScriptAlias /first {apps}/oncext/oncext_app.py pool=first
+SubinterpPool second gil=shared interpreters=1 python-path={root}/ext
+SubinterpScriptAlias /second {apps}/oncext/oncext_app.py pool=second
+"""
+
+    @pytest.fixture(scope="class")
+    def httpd(self):
+        root = scratch_dir("TestAnExtensionAnotherPoolLoadedFirst")
+        out = os.path.join(root, "ext")
+        os.makedirs(out)
+        for path in (root, out):
+            os.chmod(path, 0o755)
+        target = os.path.join(out, "oncext" + sysconfig.get_config_var("EXT_SUFFIX"))
+        subprocess.run(["cc", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"],
+                        os.path.join(APPS, "oncext", "oncext.c"), "-o", target], check=True)
+        os.chmod(target, 0o755)
+        with running(root, self.CONFIG, self.EXPECTED_LOG) as server:
+            yield server
+
+    def test_the_message_names_the_extension_and_who_had_it_first(self, httpd):
+        assert httpd.get("/first").text == "oncext"
+        assert httpd.get("/second").status_code == 500
+        assert httpd.wait_log(r"SI0308: pool second interpreter 0: an extension that \S+"
+                              r"oncext_app.py imports loads in one interpreter per process only "
+                              r"\(\"more than once per process\"\), and oncext, loaded first by "
+                              r"pool first interpreter 0 \(and no other interpreter can now\)",
+                              start=0)
 
 
 class TestABlockingAtexitStallsNoOtherPool:
