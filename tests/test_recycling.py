@@ -339,9 +339,12 @@ SubinterpScriptAlias /other {apps}/whoami.py pool=other
         for _ in range(2):
             assert httpd.get("/blocking").status_code == 200
         # Requests to the other pool rebind the worker threads, so generation 0's states can be
-        # reaped and its ending (the atexit) begins.
-        for _ in range(6):
-            assert httpd.get("/other").status_code == 200
+        # reaped and its ending (the atexit) begins.  Sent 4 at a time, so that both worker
+        # threads serve some (one after another, one thread could serve them all and stay
+        # bound to generation 0).
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda _: httpd.get("/other?sleep=0.05").status_code, range(24)))
+        assert codes == [200] * 24
         httpd.expect_log(r"SI0218: pool blocking interpreter 0: ending generation \d+ did not "
                          r"finish within 10 s", timeout=30)
         for _ in range(3):
