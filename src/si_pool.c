@@ -1,6 +1,5 @@
 /* si_pool.c — interpreter instances of a pool, and least-busy dispatch. */
 #include "si_pool.h"
-#include "si_stats.h"
 #include "si_app.h"
 #include "si_extpath.h"
 #include "si_extfirst.h"
@@ -210,23 +209,11 @@ static void set_up(si_instance *inst, server_rec *s, apr_array_header_t *global_
         load_apps(inst, s, ptemp);
 }
 
-/* Marks this process in shared memory as loading the pool while any of its threads does
- * (si_stats.h: a child that dies meanwhile is seen by the next ones). */
-static void loading(si_pool *pool, int delta)
-{
-    si_lock(pool->lock);
-    pool->loading += delta;
-    if (pool->loading == (delta > 0 ? 1 : 0))
-        si_stats_loading(pool->spec, delta > 0);
-    si_unlock(pool->lock);
-}
-
 void si_instance_load_apps(si_instance *inst, server_rec *s)
 {
     inst->deferred = 0;
     if (!inst->apps)
         return;
-    loading(inst->slot->pool, 1);
     apr_pool_t *ptemp;
     apr_status_t rv = apr_pool_create(&ptemp, NULL);
     if (rv != APR_SUCCESS) {
@@ -240,7 +227,6 @@ void si_instance_load_apps(si_instance *inst, server_rec *s)
         PyThreadState_DeleteCurrent();
     }
     apr_pool_destroy(ptemp);
-    loading(inst->slot->pool, -1);
 }
 
 static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec *s,
@@ -320,10 +306,9 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
  * and retakes the main interpreter's. */
 static pthread_mutex_t creation_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static si_instance *create_marked(si_slot *slot, PyThreadState *main_state, server_rec *s,
+static si_instance *create_serialized(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                   apr_array_header_t *global_path, int defer)
 {
-    loading(slot->pool, 1);
     PyEval_SaveThread();
     si_plock(&creation_lock);
     si_tstate_restore(main_state);
@@ -331,20 +316,19 @@ static si_instance *create_marked(si_slot *slot, PyThreadState *main_state, serv
     PyEval_SaveThread();
     si_punlock(&creation_lock);
     si_tstate_restore(main_state);
-    loading(slot->pool, -1);
     return inst;
 }
 
 si_instance *si_instance_create(si_slot *slot, PyThreadState *main_state, server_rec *s,
                                 apr_array_header_t *global_path)
 {
-    return create_marked(slot, main_state, s, global_path, 0);
+    return create_serialized(slot, main_state, s, global_path, 0);
 }
 
 si_instance *si_instance_create_deferred(si_slot *slot, PyThreadState *main_state,
                                          server_rec *s, apr_array_header_t *global_path)
 {
-    return create_marked(slot, main_state, s, global_path, 1);
+    return create_serialized(slot, main_state, s, global_path, 1);
 }
 
 static void release_objects(si_instance *inst)

@@ -106,7 +106,6 @@ typedef struct si_pool {
     apr_time_t scripts_mtime;       /* newest mtime of the mounted scripts when last loaded */
     apr_uint64_t rejected;          /* 503s for queue-timeout */
     struct si_store *store;         /* mod_subinterp.shared: outlives every instance */
-    int loading;                    /* threads creating or loading an instance now; lock */
     int starting;                   /* the child's loader has not finished it (si_startup.c):
                                      * with no instance yet, requests wait; lock */
 } si_pool;

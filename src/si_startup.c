@@ -67,11 +67,11 @@ static void warm_up(apr_pool_t *p, server_rec *s, si_instance **instances, int c
         si_instance_load_apps(instances[i], s);
 }
 
-/* A pool that an earlier child of this generation died loading, and no other pool at the time
- * (a crashing import, whatever the probe's cache said), is not loaded again: its URLs answer
- * 500 with the reason, as after a failed probe, and every other pool serves.  One that a child
- * died loading along with others is a suspect: loaded alone, not side by side with others, so
- * that if it crashes again the next child knows which pool to leave alone.
+/* A pool that earlier children of this generation died loading, each while it loaded no other
+ * pool (a crashing import, whatever the probe's cache said), is not loaded again: its URLs
+ * answer 500 with the reason, as after a failed probe, and every other pool serves.  One that
+ * a child died loading (perhaps along with others, or of something else) is a suspect: loaded
+ * first, on its own, so that if it crashes again the next child knows which pool it was.
  * Returns 1 to leave the pool alone; *alone says to load it on its own. */
 static int left_alone(si_pool_spec *spec, int *alone)
 {
@@ -80,17 +80,18 @@ static int left_alone(si_pool_spec *spec, int *alone)
     *alone = verdict == SI_LOAD_SUSPECT;
     if (verdict == SI_LOAD_SUSPECT)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, spec->server, "SI0309: pool %s (%s): child "
-                     "%" APR_PID_T_FMT " of this server died while it loaded this pool and "
-                     "others; this child (pid %" APR_PID_T_FMT ") loads it on its own first, to "
-                     "find which one", spec->name, spec->defined_at, died, getpid());
+                     "%" APR_PID_T_FMT " of this server died while it loaded this pool (and "
+                     "perhaps others); this child (pid %" APR_PID_T_FMT ") loads it first, on "
+                     "its own, to find out whether it crashes", spec->name, spec->defined_at,
+                     died, getpid());
     if (verdict != SI_LOAD_GUILTY)
         return 0;
     /* malloc'd, for the child's life: requests and the status page read it, and the loader's
      * memory pool goes when it ends (pchild belongs to the child's main thread). */
     char *why = malloc(160);
     if (why)
-        snprintf(why, 160, "child %ld of this server died while it loaded this pool's apps "
-                 "(see its exit signal above)", (long)died);
+        snprintf(why, 160, "children of this server died while they loaded this pool's apps, "
+                 "the last pid %ld (see their exit signals above)", (long)died);
     spec->probe_failure = why ? why : "a child of this server died while it loaded this pool";
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, spec->server, "SI0309: pool %s (%s): %s, so this "
                  "child (pid %" APR_PID_T_FMT ") does not load it and its URLs answer 500; "
@@ -109,12 +110,17 @@ static void build_round(si_loader *ld, apr_pool_t *p, int k, const int *skip, co
     apr_size_t most = (apr_size_t)ld->pools->nelts + 1;
     si_instance **deferred = apr_pcalloc(p, most * sizeof(*deferred));
     si_slot **where = apr_pcalloc(p, most * sizeof(*where));
+    for (int i = 0; i < ld->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
+        if (!skip[i] && !alone[i] && k < pool->slot_count)
+            si_stats_loading(pool->spec, 1);
+    }
     for (int i = 0; i < ld->pools->nelts && !ld->stopping; i++) {
         si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
-        if (skip[i] || k >= pool->slot_count)
+        if (skip[i] || alone[i] || k >= pool->slot_count)
             continue;
         si_slot *slot = &pool->slots[k];
-        if (alone[i] || pool->spec->gil != SI_GIL_OWN) {
+        if (pool->spec->gil != SI_GIL_OWN) {
             si_pool_swap(slot, si_instance_create(slot, ld->main_state, ld->server,
                                                   ld->global_path));
             continue;
@@ -131,7 +137,23 @@ static void build_round(si_loader *ld, apr_pool_t *p, int k, const int *skip, co
     /* Installed even when the child is exiting: the runtime's stop ends what is installed. */
     for (int i = 0; i < count; i++)
         si_pool_swap(where[i], deferred[i]);
+    for (int i = 0; i < ld->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
+        if (!skip[i] && !alone[i] && k < pool->slot_count)
+            si_stats_loading(pool->spec, 0);
+    }
     si_tstate_restore(ld->main_state);
+}
+
+/* A suspect (SI0309): every interpreter of it, before any other pool loads, marked as the only
+ * pool this process loads.  Called with the loader's state attached; returns so. */
+static void build_alone(si_loader *ld, si_pool *pool)
+{
+    si_stats_loading(pool->spec, 1);
+    for (int k = 0; k < pool->slot_count && !ld->stopping; k++)
+        si_pool_swap(&pool->slots[k], si_instance_create(&pool->slots[k], ld->main_state,
+                                                         ld->server, ld->global_path));
+    si_stats_loading(pool->spec, 0);
 }
 
 static void log_started(si_loader *ld, apr_pool_t *p)
@@ -180,18 +202,15 @@ static void *APR_THREAD_FUNC loader_main(apr_thread_t *thread, void *data)
             if (!skip[i] && pool->slot_count > rounds)
                 rounds = pool->slot_count;
         }
+        for (int i = 0; i < pools && !ld->stopping; i++)
+            if (alone[i])
+                build_alone(ld, APR_ARRAY_IDX(ld->pools, i, si_pool *));
         for (int k = 0; k < rounds && !ld->stopping; k++)
             build_round(ld, p, k, skip, alone);
-        for (int i = 0; i < pools; i++) {
-            si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
-            int loaded = 0;
-            for (int k = 0; k < pool->slot_count; k++) {
-                si_instance *inst = si_pool_current(&pool->slots[k]);
-                loaded += inst && inst->apps_failed == 0;
-            }
-            if (alone[i] && loaded == pool->slot_count)
-                si_stats_acquit(pool->spec);
-        }
+        /* Loaded to the end without this child dying: earlier deaths were something else. */
+        for (int i = 0; i < pools && !ld->stopping; i++)
+            if (!skip[i])
+                si_stats_acquit(APR_ARRAY_IDX(ld->pools, i, si_pool *)->spec);
         PyThreadState_Clear(ld->main_state);
         PyThreadState_DeleteCurrent();
     }

@@ -106,15 +106,18 @@ static int rows_marked_by(pid_t pid)
 si_load_verdict si_stats_load_verdict(const si_pool_spec *spec, pid_t *who)
 {
     si_stats_row *row = row_of(spec);
-    si_load_verdict verdict = SI_LOAD_CLEAR;
-    for (int i = 0; row && i < SI_LOADERS && verdict != SI_LOAD_GUILTY; i++) {
+    int dead = 0, dead_alone = 0;
+    for (int i = 0; row && i < SI_LOADERS; i++) {
         pid_t pid = atomic_load(&row->loader[i]);
         if (!gone(pid))
             continue;
         *who = pid;
-        verdict = rows_marked_by(pid) == 1 ? SI_LOAD_GUILTY : SI_LOAD_SUSPECT;
+        dead++;
+        dead_alone += rows_marked_by(pid) == 1;
     }
-    return verdict;
+    /* Two: a child may also die of something else (a request's segfault) while its loader is
+     * busy, and that must not shut a pool out; an import that crashes does so every time. */
+    return dead_alone >= 2 ? SI_LOAD_GUILTY : dead ? SI_LOAD_SUSPECT : SI_LOAD_CLEAR;
 }
 
 void si_stats_acquit(const si_pool_spec *spec)

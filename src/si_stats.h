@@ -5,11 +5,11 @@
  * to them with atomic operations, and any child reports them all.  They start from zero at each
  * start or restart (Prometheus counters may reset).
  *
- * The same row says which children are loading the pool now, so that a child which dies while
- * loading it (an import that crashes the process, whatever the start-up probe's cache said)
- * is noticed by the children the parent starts after it, which then leave the pool alone: a
- * crash loop that would take every virtual host down becomes one failed pool, until the next
- * restart (a new segment) tries again.
+ * The same row says which children are loading the pool at start-up now, so that children
+ * which die while loading it (an import that crashes the process, whatever the start-up
+ * probe's cache said) are noticed by the children the parent starts after them, which then
+ * leave the pool alone: a crash loop that would take every virtual host down becomes a couple
+ * of crashes and one failed pool, until the next restart (a new segment) tries again.
  */
 #ifndef SI_STATS_H
 #define SI_STATS_H
@@ -46,13 +46,14 @@ apr_uint64_t si_stats_get(const si_pool_spec *spec, si_stat which);
 void si_stats_loading(const si_pool_spec *spec, int on);
 
 /* What the marks of processes that are gone say about the pool, for this generation:
- * GUILTY: one died while it was loading this pool and no other; SUSPECT: one died while it was
- * loading this pool and others at once (a child then loads the suspects one by one, so that
- * the next death names one); CLEAR otherwise.  *who: the dead process. */
+ * GUILTY: two died while each was loading this pool and no other (a crashing import crashes
+ * every time; a child may also die once of something else while it loads); SUSPECT: one
+ * died while it was loading it (a child then loads the suspects one by one, each on its own,
+ * so that the next death names one); CLEAR otherwise.  *who: a dead process. */
 typedef enum { SI_LOAD_CLEAR = 0, SI_LOAD_SUSPECT, SI_LOAD_GUILTY } si_load_verdict;
 si_load_verdict si_stats_load_verdict(const si_pool_spec *spec, pid_t *who);
 
-/* A suspect that loaded on its own: the dead processes' marks on it are dropped. */
+/* A pool that loaded completely: the dead processes' marks on it are dropped. */
 void si_stats_acquit(const si_pool_spec *spec);
 
 /* In a process that must not mark anything (the start-up probe). */

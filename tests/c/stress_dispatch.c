@@ -56,7 +56,6 @@ const char *si_exception_text(apr_pool_t *p) { (void)p; unreachable("si_exceptio
 PyObject *si_module_import(si_module_state **st) { (void)st; unreachable("si_module_import"); return NULL; }
 const char *si_gil_name(si_gil_mode g) { (void)g; return "own"; }
 void si_extfirst_note(const char *pool, int index) { (void)pool; (void)index; unreachable("si_extfirst_note"); }
-void si_stats_loading(const si_pool_spec *spec, int on) { (void)spec; (void)on; unreachable("si_stats_loading"); }
 void ap_log_error_(const char *file, int line, int index, int level, apr_status_t status,
                    const server_rec *s, const char *fmt, ...)
 { (void)file; (void)line; (void)index; (void)level; (void)status; (void)s; (void)fmt; }
