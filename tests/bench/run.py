@@ -155,7 +155,8 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.url(probe), timeout=5).status_code == 200:
+                if requests.get(self.url(probe), timeout=5).status_code == 200 \
+                        and self.loaded():
                     self.startup = time.monotonic() - started
                     return self
             except requests.RequestException:
@@ -163,6 +164,17 @@ class Server:
             time.sleep(0.01)
         self.stop()
         raise RuntimeError("%s did not start" % self.name)
+
+    def loaded(self):
+        """mod_subinterp serves while its loader thread still builds interpreters: started
+        means every one is in (SI0200), as before it meant the child had returned."""
+        if self.kind != "subinterp":
+            return True
+        try:
+            with open(os.path.join(self.root, "error.log")) as f:
+                return "SI0200" in f.read()
+        except OSError:
+            return False
 
     def url(self, path):
         if self.kind in HELLO_ONLY:
