@@ -12,7 +12,7 @@ typedef struct {
 } si_first_load;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static si_first_load *known;   /* malloc'd: every loading thread adds; freed never (small) */
+static si_first_load *known;   /* malloc'd: every loading thread adds; freed at child exit */
 static int known_count, known_capacity;
 
 static int noted_locked(const char *name)
@@ -107,4 +107,15 @@ const char *si_extfirst_culprit(apr_pool_t *p, const char *text, const char *poo
     si_punlock(&lock);
     PyErr_Clear();
     return found;
+}
+
+void si_extfirst_reset(void)
+{
+    si_plock(&lock);
+    for (int i = 0; i < known_count; i++)
+        free(known[i].name);
+    free(known);
+    known = NULL;
+    known_count = known_capacity = 0;
+    si_punlock(&lock);
 }

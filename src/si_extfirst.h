@@ -20,4 +20,7 @@ void si_extfirst_note(const char *pool, int index);
  * this one does not hold, and whose top-level package the traceback names; else NULL. */
 const char *si_extfirst_culprit(apr_pool_t *p, const char *text, const char *pool, int index);
 
+/* Forgets every note (child exit, once no interpreter loads anything any more). */
+void si_extfirst_reset(void);
+
 #endif

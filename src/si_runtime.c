@@ -7,6 +7,7 @@
 #include "si_maint.h"
 #include "si_startup.h"
 #include "si_extpath.h"
+#include "si_extfirst.h"
 #include "si_app.h"
 #include "si_shared.h"
 #include "si_shared_store.h"
@@ -277,6 +278,7 @@ static apr_status_t stop_runtime(void *data)
     }
     runtime = NULL;
     si_extpath_reset();
+    si_extfirst_reset();
     if (abandoned) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0209: child %" APR_PID_T_FMT
                      ": %d interpreter(s) could not be ended (SI0214); Python is not finalized",
