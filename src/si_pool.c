@@ -59,6 +59,7 @@ apr_status_t si_pool_make(apr_pool_t *p, si_pool_spec *spec, unsigned *next_cach
     for (int i = 0; i < pool->slot_count; i++) {
         pool->slots[i].pool = pool;
         pool->slots[i].index = i;
+        pool->slots[i].label = apr_psprintf(p, "%s:%d", spec->name, i);
         pool->slots[i].cache_index = (*next_cache_index)++;
         /* By the slot's number in the whole child, so that several pinned pools spread. */
         pool->slots[i].cpu = ncpus ? cpus[pool->slots[i].cache_index % ncpus] : -1;

@@ -78,6 +78,7 @@ typedef struct si_instance {
 typedef struct si_slot {
     struct si_pool *pool;
     int index;                      /* in the pool */
+    const char *label;              /* "pool:index", for the subinterp-pool request note */
     unsigned cache_index;           /* in every thread's state cache */
     si_instance *current;           /* NULL if it could not be created; pool->lock */
     int active;                     /* requests running now; pool->lock */

@@ -272,8 +272,7 @@ static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* For ErrorLogFormat's %{subinterp-pool}n (and CustomLog's %{subinterp-pool}n). */
-    apr_table_setn(r->notes, "subinterp-pool", apr_psprintf(r->pool, "%s:%d", pool->name,
-                                                            (*slot)->index));
+    apr_table_setn(r->notes, "subinterp-pool", (*slot)->label);
     return OK;
 }
 
