@@ -575,3 +575,13 @@ PyObject *si_instance_app(si_instance *inst, si_mount_conf *mount, request_rec *
     si_unlock(inst->load_lock);
     return Py_XNewRef(inst->apps[i]);
 }
+
+void si_app_run_exit_funcs(void)
+{
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *rv = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
+    if (!rv)
+        PyErr_Clear();   /* atexit prints a failing callback's traceback itself */
+    Py_XDECREF(rv);
+    Py_XDECREF(atexit);
+}

@@ -55,4 +55,7 @@ PyObject *si_instance_app(struct si_instance *inst, si_mount_conf *mount, reques
  * limit, keeping the end, where the cause is).  Never fails; clears the exception. */
 const char *si_exception_text(apr_pool_t *p);
 
+/* Runs the attached interpreter's atexit callbacks now (they do not run again at its end). */
+void si_app_run_exit_funcs(void);
+
 #endif

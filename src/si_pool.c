@@ -373,12 +373,7 @@ static void run_exit_funcs(si_instance *inst)
     if (inst->exit_funcs_run)
         return;
     inst->exit_funcs_run = 1;
-    PyObject *atexit = PyImport_ImportModule("atexit");
-    PyObject *rv = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
-    if (!rv)
-        PyErr_Clear();   /* atexit prints a failing callback's traceback itself */
-    Py_XDECREF(rv);
-    Py_XDECREF(atexit);
+    si_app_run_exit_funcs();
 }
 
 #define SI_PARK_NOTICE apr_time_from_sec(10) /* recycling: parked this long is worth a line */

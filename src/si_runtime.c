@@ -158,12 +158,7 @@ static void *run_main_exit_funcs(void *unused)
     PyThreadState *state = PyThreadState_New(PyInterpreterState_Main());
     if (state) {
         PyEval_RestoreThread(state);
-        PyObject *atexit = PyImport_ImportModule("atexit");
-        PyObject *rv = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
-        if (!rv)
-            PyErr_Clear();   /* atexit prints a failing callback's traceback itself */
-        Py_XDECREF(rv);
-        Py_XDECREF(atexit);
+        si_app_run_exit_funcs();
         PyThreadState_Clear(state);
         PyThreadState_DeleteCurrent();
     }

@@ -47,6 +47,7 @@ const char *si_app_log_load_failure(apr_pool_t *p, server_rec *s, request_rec *r
                                     si_mount_conf *m, int i)
 { (void)p; (void)s; (void)r; (void)m; (void)i; unreachable("si_app_log_load_failure"); return ""; }
 void si_app_trace_begin(void) { unreachable("si_app_trace_begin"); }
+void si_app_run_exit_funcs(void) { unreachable("si_app_run_exit_funcs"); }
 void si_app_trace_script(const si_mount_conf *m) { (void)m; unreachable("si_app_trace_script"); }
 int si_app_prepare_interpreter(PyObject *m, si_module_state *st, si_pool_spec *spec, int i)
 { (void)m; (void)st; (void)spec; (void)i; unreachable("si_app_prepare_interpreter"); return -1; }
