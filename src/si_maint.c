@@ -102,11 +102,6 @@ typedef struct {
     apr_uint64_t serial;
 } si_delivery;
 
-/* A delivery thread: raises RequestTimeout in one overdue request.  Attaching waits for the
- * interpreter's GIL, for as long as a C call holds it, which is why this is a thread of its own
- * and not the deadline thread.  While we hold the GIL the request cannot untrack itself (it does
- * so with the GIL held), so the check is exact; and in its interpreter its thread has only the
- * one state (si_tstate.c), so the thread id names it. */
 /* A request Apache nested in req (an SSI include, an ErrorDocument) that runs now in req's
  * interpreter, on req's thread, with the same thread state: an exception set for that thread
  * would interrupt it instead of req.  maint->lock held. */
@@ -120,6 +115,11 @@ static int nested_here(const si_request *req)
     return 0;
 }
 
+/* A delivery thread: raises RequestTimeout in one overdue request.  Attaching waits for the
+ * interpreter's GIL, for as long as a C call holds it, which is why this is a thread of its own
+ * and not the deadline thread.  While we hold the GIL the request cannot untrack itself (it does
+ * so with the GIL held), so the check is exact; and in its interpreter its thread has only the
+ * one state (si_tstate.c), so the thread id names it. */
 static void *deliver(void *data)
 {
     si_delivery *d = data;

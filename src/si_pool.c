@@ -308,7 +308,7 @@ static si_instance *create(si_slot *slot, PyThreadState *main_state, server_rec 
 static pthread_mutex_t creation_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static si_instance *create_serialized(si_slot *slot, PyThreadState *main_state, server_rec *s,
-                                  apr_array_header_t *global_path, int defer)
+                                      apr_array_header_t *global_path, int defer)
 {
     PyEval_SaveThread();
     si_plock(&creation_lock);

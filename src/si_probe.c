@@ -14,9 +14,10 @@
  * paths and modification times of its scripts and path directories, and hold only while every
  * file the probe's imports loaded (each module and extension, stdlib included) keeps its
  * modification time and size: a module edited to crash at import is probed again, so restarts
- * with nothing changed start as fast as before, and no other does.  Whatever the cache says, a
- * child that dies while loading a pool marks it failed for the later children of that
- * generation (si_stats_loader_died).  `SubinterpImportProbe Off` turns probing off.
+ * with nothing changed start as fast as before, and no other does.  Whatever the cache says,
+ * children that die while loading a pool at start-up get it left alone by the later children
+ * of that generation (si_stats_load_verdict, SI0309).  `SubinterpImportProbe Off` turns
+ * probing off.
  */
 #include "si_probe.h"
 #include "si_pool.h"

@@ -241,23 +241,20 @@ static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_status_t rv = si_pool_acquire(pool, held_slot, held_instance, slot, instance);
-    if (rv == APR_TIMEUP && si_pool_is_starting(pool)) {
-        si_stats_add(spec, SI_STAT_REJECTED);
-        apr_table_setn(r->err_headers_out, "Retry-After", "1");
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0504: pool %s is still loading its "
-                      "apps in this child (it started %" APR_TIME_T_FMT " s ago) and has no "
-                      "interpreter ready after queue-timeout=%" APR_TIME_T_FMT " s; answering "
-                      "503 for %s", pool->name, apr_time_sec(apr_time_now()
-                                                             - si_runtime_started()),
-                      apr_time_sec(pool->spec->queue_timeout), r->uri);
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
     if (rv == APR_TIMEUP) {
         si_stats_add(spec, SI_STAT_REJECTED);
         apr_table_setn(r->err_headers_out, "Retry-After", "1");
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter had "
-                      "max-active=%d requests for queue-timeout; answering 503 for %s",
-                      pool->name, pool->spec->max_active, r->uri);
+        if (si_pool_is_starting(pool))
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0504: pool %s is still loading "
+                          "its apps in this child (it started %" APR_TIME_T_FMT " s ago) and "
+                          "has no interpreter ready after queue-timeout=%" APR_TIME_T_FMT " s; "
+                          "answering 503 for %s", pool->name,
+                          apr_time_sec(apr_time_now() - si_runtime_started()),
+                          apr_time_sec(pool->spec->queue_timeout), r->uri);
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "SI0501: pool %s: every interpreter "
+                          "had max-active=%d requests for queue-timeout; answering 503 for %s",
+                          pool->name, pool->spec->max_active, r->uri);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if (rv != APR_SUCCESS && pool->spec->probe_failure) {

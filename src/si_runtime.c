@@ -1,6 +1,5 @@
 /* si_runtime.c — Python's life in an Apache child (see si_runtime.h). */
 #include "si_runtime.h"
-#include "si_stats.h"
 #include "si_config.h"
 #include "si_module.h"
 #include "si_pool.h"

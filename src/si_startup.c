@@ -101,6 +101,16 @@ static int left_alone(si_pool_spec *spec, int *alone)
     return 1;
 }
 
+/* Marks (on=1) or unmarks, in shared memory, every pool that round `k` builds. */
+static void mark_round(si_loader *ld, int k, const int *skip, const int *alone, int on)
+{
+    for (int i = 0; i < ld->pools->nelts; i++) {
+        si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
+        if (!skip[i] && !alone[i] && k < pool->slot_count)
+            si_stats_loading(pool->spec, on);
+    }
+}
+
 /* Builds slot `k` of every pool that has one (k = 0: the first interpreters, before any other).
  * Own-GIL instances import their apps side by side (warm_up), the others as they are made;
  * each is installed once its apps are in.  Called with the loader's state attached; returns so. */
@@ -110,11 +120,7 @@ static void build_round(si_loader *ld, apr_pool_t *p, int k, const int *skip, co
     apr_size_t most = (apr_size_t)ld->pools->nelts + 1;
     si_instance **deferred = apr_pcalloc(p, most * sizeof(*deferred));
     si_slot **where = apr_pcalloc(p, most * sizeof(*where));
-    for (int i = 0; i < ld->pools->nelts; i++) {
-        si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
-        if (!skip[i] && !alone[i] && k < pool->slot_count)
-            si_stats_loading(pool->spec, 1);
-    }
+    mark_round(ld, k, skip, alone, 1);
     for (int i = 0; i < ld->pools->nelts && !ld->stopping; i++) {
         si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
         if (skip[i] || alone[i] || k >= pool->slot_count)
@@ -137,11 +143,7 @@ static void build_round(si_loader *ld, apr_pool_t *p, int k, const int *skip, co
     /* Installed even when the child is exiting: the runtime's stop ends what is installed. */
     for (int i = 0; i < count; i++)
         si_pool_swap(where[i], deferred[i]);
-    for (int i = 0; i < ld->pools->nelts; i++) {
-        si_pool *pool = APR_ARRAY_IDX(ld->pools, i, si_pool *);
-        if (!skip[i] && !alone[i] && k < pool->slot_count)
-            si_stats_loading(pool->spec, 0);
-    }
+    mark_round(ld, k, skip, alone, 0);
     si_tstate_restore(ld->main_state);
 }
 

@@ -41,8 +41,8 @@ void si_stats_response(const si_pool_spec *spec, int status);
 
 apr_uint64_t si_stats_get(const si_pool_spec *spec, si_stat which);
 
-/* Marks (on=1) or unmarks this process as loading the pool's apps (si_pool.c, around every
- * interpreter it creates and every app import it runs outside a request). */
+/* Marks (on=1) or unmarks this process as loading the pool's apps (the child's start-up loader,
+ * si_startup.c, around each pool it builds; maintenance's rebuilds are not marked). */
 void si_stats_loading(const si_pool_spec *spec, int on);
 
 /* What the marks of processes that are gone say about the pool, for this generation:
