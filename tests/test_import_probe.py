@@ -120,6 +120,8 @@ class TestCffiExtensionFromAnAppThread:
 SubinterpImportProbe Off
 SubinterpPool legacy gil=shared interpreters=1 virtualenv=%(venv)s
 SubinterpScriptAlias /thread {apps}/brotli_thread_app.py pool=legacy
+SubinterpPool direct gil=shared interpreters=1 virtualenv=%(venv)s
+SubinterpScriptAlias /worker {apps}/brotli_thread_app.py pool=direct
 <Directory "{apps}">
     Require all granted
 </Directory>
@@ -127,6 +129,16 @@ SubinterpScriptAlias /thread {apps}/brotli_thread_app.py pool=legacy
 
     def test_an_app_thread_imports_it(self, httpd):
         assert httpd.get("/thread").text == "brotli ok"
+
+    def test_a_worker_thread_imports_it_in_a_request_and_serves_on(self, httpd):
+        """The init's end borrows the main interpreter on the request's worker thread (to drop
+        what the finder found) and binds the thread's state again: later requests on the same
+        worker threads, and the child's exit (no 'exit signal', checked on stop), are as
+        before."""
+        assert httpd.get("/worker/direct").text == "brotli ok"
+        for _ in range(20):
+            assert httpd.get("/worker/direct").text == "brotli ok"
+            assert httpd.get("/thread").text == "brotli ok"
 
 
 class TestExtensionInitDependenciesStayPerPool:

@@ -1,10 +1,14 @@
 """Imports brotlicffi (a cffi extension whose init imports _cffi_backend) from an app thread, the
-first import of it in the process."""
+first import of it in the process; /direct imports it on the request's own (worker) thread."""
 import threading
 
 
 def application(environ, start_response):
     result = []
+    if environ["PATH_INFO"] == "/direct":
+        import brotlicffi
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [brotlicffi.decompress(brotlicffi.compress(b"brotli ok"))]
 
     def work():
         try:
