@@ -189,7 +189,7 @@ FUZZ_SECONDS ?= 120
 CLANG        ?= $(shell command -v clang 2>/dev/null || command -v clang-14 2>/dev/null)
 FUZZ_TARGETS := request environ
 FUZZ_SOURCES_request := src/si_proxy.c src/si_http.c
-FUZZ_SOURCES_environ := src/si_environ.c src/si_proxy.c src/si_http.c
+FUZZ_SOURCES_environ := src/si_environ.c src/si_cgi.c src/si_proxy.c src/si_http.c
 FUZZ_INCLUDES = $(APACHE_INCLUDES) -I$(PY_INCLUDE) -Isrc
 FUZZ_LIBS     = $(PY_LIBS) $$(apr-1-config --link-ld)
 

@@ -8,31 +8,12 @@
 #define SI_MODULE_H
 
 #include "si_common.h"
+#include "si_cgi.h"
 
-/* Environ keys, and the values most requests share, interned once per interpreter:
- * X(field, text) */
+/* Environ keys (the CGI ones of si_cgi.h first), and the values most requests share, interned
+ * once per interpreter: X(field, text) */
 #define SI_ENVIRON_KEYS(X)                                  \
-    X(REQUEST_METHOD, "REQUEST_METHOD")                     \
-    X(SCRIPT_NAME, "SCRIPT_NAME")                           \
-    X(PATH_INFO, "PATH_INFO")                               \
-    X(QUERY_STRING, "QUERY_STRING")                         \
-    X(CONTENT_TYPE, "CONTENT_TYPE")                         \
-    X(CONTENT_LENGTH, "CONTENT_LENGTH")                     \
-    X(SERVER_NAME, "SERVER_NAME")                           \
-    X(SERVER_PORT, "SERVER_PORT")                           \
-    X(SERVER_PROTOCOL, "SERVER_PROTOCOL")                   \
-    X(SERVER_SOFTWARE, "SERVER_SOFTWARE")                   \
-    X(SERVER_ADDR, "SERVER_ADDR")                           \
-    X(REMOTE_ADDR, "REMOTE_ADDR")                           \
-    X(REMOTE_PORT, "REMOTE_PORT")                           \
-    X(REMOTE_USER, "REMOTE_USER")                           \
-    X(AUTH_TYPE, "AUTH_TYPE")                               \
-    X(REQUEST_URI, "REQUEST_URI")                           \
-    X(REQUEST_SCHEME, "REQUEST_SCHEME")                     \
-    X(SCRIPT_FILENAME, "SCRIPT_FILENAME")                   \
-    X(DOCUMENT_ROOT, "DOCUMENT_ROOT")                       \
-    X(HTTPS, "HTTPS")                                       \
-    X(HTTP_HOST, "HTTP_HOST")                               \
+    SI_CGI_KEYS(X)                                          \
     X(wsgi_version, "wsgi.version")                         \
     X(wsgi_url_scheme, "wsgi.url_scheme")                   \
     X(wsgi_input, "wsgi.input")                             \

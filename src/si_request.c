@@ -203,23 +203,6 @@ done:
     return status;
 }
 
-/* LimitRequestBody: a body announced too large is refused before an interpreter is taken or
- * the app sees a byte (a chunked one is caught by HTTP_IN while the app reads it). */
-static int body_too_large(request_rec *r)
-{
-    apr_off_t limit = ap_get_limit_req_body(r);
-    const char *length = apr_table_get(r->headers_in, "Content-Length");
-    if (!limit || !length || apr_table_get(r->headers_in, "Transfer-Encoding"))
-        return 0;
-    apr_off_t announced = apr_atoi64(length);
-    if (announced <= limit)
-        return 0;
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "SI0421: %s: request body of %" APR_OFF_T_FMT
-                  " bytes is over LimitRequestBody %" APR_OFF_T_FMT "; answering 413",
-                  r->uri, announced, limit);
-    return 1;
-}
-
 /* Takes an interpreter of pool for r (503 with Retry-After when the queue timed out).  A request
  * Apache nests inside one this thread runs (ErrorDocument, internal redirect, SSI) may take the
  * outer request's interpreter beyond max-active: waiting would be waiting for ourselves. */
@@ -315,18 +298,6 @@ static int run_app_body(si_request *req, void *baton)
     return run_app(req);
 }
 
-/* SCRIPT_NAME is what Apache mapped to the file: the URI less the path_info it found. */
-static void map_from_apache(si_request *req)
-{
-    request_rec *r = req->r;
-    const char *path_info = r->path_info ? r->path_info : "";
-    size_t uri_len = strlen(r->uri), info_len = strlen(path_info);
-    req->path_info = path_info;
-    req->script_name = info_len <= uri_len && strcmp(r->uri + uri_len - info_len, path_info) == 0
-                       ? apr_pstrmemdup(r->pool, r->uri, uri_len - info_len) : r->uri;
-    req->script_filename = r->filename;
-}
-
 static int handle(request_rec *r, si_mount_conf *mount);
 
 /* Every answer a mount gives is counted server-wide by class (si_stats.c). */
@@ -340,7 +311,7 @@ int si_request_handle(request_rec *r, si_mount_conf *mount)
 
 static int handle(request_rec *r, si_mount_conf *mount)
 {
-    if (body_too_large(r))
+    if (si_cgi_body_too_large(r))
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     si_pool *pool;
     si_slot *slot;
@@ -353,14 +324,11 @@ static int handle(request_rec *r, si_mount_conf *mount)
     si_request req = {.r = r, .slot = slot, .instance = instance, .mount = mount,
                       .pool_name = slot->pool->name, .pool_index = slot->index,
                       .content_length = -1};
-    if (mount->kind == SI_SCRIPT_MOUNT) {
-        req.script_name = mount->url;
-        req.path_info = r->uri + strlen(mount->url);
-        req.script_filename = mount->script;
-    }
-    else {
-        map_from_apache(&req);
-    }
+    si_cgi_mapping map;
+    si_cgi_map(r, mount, &map);
+    req.script_name = map.script_name;
+    req.path_info = map.path_info;
+    req.script_filename = map.script_filename;
     req.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     req.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     if (with_interpreter(&req, run_app_body, NULL, &status) < 0)

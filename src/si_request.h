@@ -17,6 +17,7 @@
 #include "si_module.h"
 #include "si_tstate.h"
 #include "si_maint.h"
+#include "si_cgi.h"
 
 struct si_slot;
 struct si_instance;
@@ -31,6 +32,8 @@ typedef struct si_request {
     const char *script_name;       /* SCRIPT_NAME, PATH_INFO and SCRIPT_FILENAME as Apache */
     const char *path_info;         /* mapped the request */
     const char *script_filename;
+    const si_cgi_list *forwarded;  /* a process pool's request: the CGI variables the child sent
+                                    * (si_procserve.c); NULL: taken from r */
     si_module_state *st;
     /* response: set by start_response, sent at the first non-empty body chunk */
     PyObject *status;            /* str, validated */
