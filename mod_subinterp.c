@@ -12,9 +12,13 @@
 #include "si_auth.h"
 #include "si_probe.h"
 #include "si_stats.h"
+#include "si_procpool.h"
+#include "si_procserve.h"
+#include "si_procforward.h"
 
 #include "ap_mpm.h"
 #include "mod_status.h"
+#include "mpm_common.h"
 
 #include "http_core.h"
 #include "http_protocol.h"
@@ -37,6 +41,13 @@ static int si_translate_name(request_rec *r)
     return OK;
 }
 
+/* A process pool's requests go to its processes; every other pool runs in this child. */
+static int si_dispatch(request_rec *r, si_mount_conf *mount)
+{
+    return mount->pool_spec->processes ? si_procforward_handle(r, mount)
+                                       : si_request_handle(r, mount);
+}
+
 /* subinterp-script serves a mount claimed above, or else the file Apache mapped the URL to
  * (SetHandler / AddHandler subinterp-script, as mod_wsgi's wsgi-script); any other handler
  * name may belong to a SubinterpHandlerScript. */
@@ -46,10 +57,10 @@ static int si_handler(request_rec *r)
         return DECLINED;
     if (strcmp(r->handler, SI_HANDLER) == 0) {
         si_mount_conf *mount = ap_get_module_config(r->request_config, &subinterp_module);
-        return mount ? si_request_handle(r, mount) : si_request_handle_file(r);
+        return mount ? si_dispatch(r, mount) : si_request_handle_file(r);
     }
     si_mount_conf *handler = si_config_handler(r->server, r->handler);
-    return handler ? si_request_handle(r, handler) : DECLINED;
+    return handler ? si_dispatch(r, handler) : DECLINED;
 }
 
 /* check_config runs after virtual hosts are merged and also for `apachectl -t`, so a
@@ -96,7 +107,7 @@ static void warn_about_mpm_sizing(apr_pool_t *ptemp, server_rec *s)
     apr_array_header_t *specs = si_config_pool_specs(ptemp, s);
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
-        per_child += spec->mounts->nelts > 0 ? spec->interpreters : 0;
+        per_child += spec->mounts->nelts > 0 && !spec->processes ? spec->interpreters : 0;
     }
     if (per_child == 0 || ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children) != APR_SUCCESS
         || children * per_child <= cores * SI_INTERPRETERS_PER_CORE)
@@ -126,6 +137,7 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         warn_about_mpm_sizing(ptemp, s);
         si_stats_create(pconf, s);
         si_probe_pools(pconf, ptemp, s);
+        si_procpool_start(pconf, s);
     }
     ap_add_version_component(pconf, "mod_subinterp/" SI_VERSION);
     return OK;
@@ -146,6 +158,8 @@ static void si_register_hooks(apr_pool_t *p)
     ap_hook_check_config(si_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(si_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(si_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(si_procpool_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    si_procserve_register(p);
     si_auth_register(p);
 }
 

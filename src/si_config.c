@@ -8,6 +8,8 @@
 #include "si_proxy.h"
 #include "si_status.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #define SI_UNSET (-1)
@@ -196,6 +198,33 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const c
         else
             return apr_psprintf(cmd->pool, "SI0102: option gil=%s: expected own, shared or main",
                                 value);
+        spec->gil_set = 1;
+    }
+    else if (strcmp(key, "processes") == 0) {
+        if ((err = parse_number(cmd->pool, key, value, 1, 64, 1, &n)))
+            return err;
+        spec->processes = (int)n;
+    }
+    else if (strcmp(key, "threads") == 0) {
+        if ((err = parse_number(cmd->pool, key, value, 1, 1000, 1, &n)))
+            return err;
+        spec->threads = (int)n;
+    }
+    else if (strcmp(key, "user") == 0) {
+        struct passwd *pw = getpwnam(value);
+        if (!pw)
+            return apr_psprintf(cmd->pool, "SI0102: option user=%s: no such user", value);
+        spec->user = apr_pstrdup(cmd->pool, value);
+        spec->uid = pw->pw_uid;
+        if (!spec->group)
+            spec->gid = pw->pw_gid;
+    }
+    else if (strcmp(key, "group") == 0) {
+        struct group *gr = getgrnam(value);
+        if (!gr)
+            return apr_psprintf(cmd->pool, "SI0102: option group=%s: no such group", value);
+        spec->group = apr_pstrdup(cmd->pool, value);
+        spec->gid = gr->gr_gid;
     }
     else if (strcmp(key, "python-path") == 0) {
         return parse_path_list(cmd, "python-path", value, spec->python_path);
@@ -278,9 +307,17 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
         if (err)
             return apr_psprintf(cmd->pool, "SubinterpPool %s: %s", spec->name, err);
     }
-    if (spec->gil == SI_GIL_MAIN && spec->max_requests)
+    if (!spec->processes && (spec->threads || spec->user || spec->group))
+        return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: threads=, user= and group= "
+                            "are options of a process pool: add processes=N", spec->name);
+    if (spec->processes && !spec->gil_set)
+        spec->gil = SI_GIL_MAIN;   /* every extension loads as in plain CPython */
+    if (spec->processes && !spec->threads)
+        spec->threads = SI_DEFAULT_PROCESS_THREADS;
+    if (spec->gil == SI_GIL_MAIN && spec->max_requests && !spec->processes)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main cannot be recycled "
-                            "(max-requests): the main interpreter cannot be replaced", spec->name);
+                            "(max-requests): the main interpreter cannot be replaced (a "
+                            "process pool's processes can: add processes=N)", spec->name);
     if (spec->cpu_affinity && spec->gil != SI_GIL_OWN)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: cpu-affinity=on needs gil=own: "
                             "interpreters that share one GIL would all be pinned for nothing",
@@ -633,6 +670,13 @@ static int resolve_script(apr_pool_t *p, server_rec *s, si_server_conf *conf,
                          "or virtual host", directive, script->defined_at, script->pool_name);
             return -1;
         }
+        if (script->kind == SI_SCRIPT_HOOKS && script->pool_spec->processes) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0124: %s (%s): pool "
+                         "%s is a process pool, and authentication and access scripts run in "
+                         "Apache's children: give them a pool without processes=",
+                         script->label, script->defined_at, script->pool_name);
+            return -1;
+        }
     }
     else {
         script->pool_spec = spec_new(p, s, script->kind == SI_SCRIPT_MOUNT ? mount_path(script)
@@ -669,8 +713,8 @@ static apr_status_t check_shared_main_interpreter(apr_pool_t *p, server_rec *mai
     apr_array_header_t *specs = si_config_pool_specs(p, main_server);
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
-        if (spec->gil != SI_GIL_MAIN)
-            continue;
+        if (spec->gil != SI_GIL_MAIN || spec->processes)
+            continue;   /* a process pool has main interpreters of its own */
         if (!first) {
             first = spec;
             continue;
@@ -734,6 +778,14 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
                 status = APR_EINVAL;
                 continue;
             }
+            if (ref->spec->processes) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "SI0124: "
+                             "SubinterpHandlerPool %s (%s): a process pool cannot run "
+                             "subinterp-script files; mount the app with "
+                             "SubinterpScriptAlias instead", ref->name, ref->defined_at);
+                status = APR_EINVAL;
+                continue;
+            }
             ref->spec->serves_files = 1;
         }
         for (int i = 0; i < conf->pool_specs->nelts; i++) {
@@ -763,6 +815,28 @@ apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server)
         }
     }
     return all;
+}
+
+static const si_pool_spec *served_alone;   /* set in a process pool's process only */
+static char process_label[160];
+
+void si_config_serve_only(const si_pool_spec *spec, int index)
+{
+    served_alone = spec;
+    apr_snprintf(process_label, sizeof(process_label), "pool %s process %d (pid %ld)",
+                 spec->name, index, (long)getpid());
+}
+
+const char *si_config_process_label(void)
+{
+    if (!served_alone)
+        apr_snprintf(process_label, sizeof(process_label), "child %ld", (long)getpid());
+    return process_label;
+}
+
+int si_config_runs_here(const si_pool_spec *spec)
+{
+    return served_alone ? spec == served_alone : spec->processes == 0;
 }
 
 si_mount_conf *si_config_match(server_rec *s, const char *uri)

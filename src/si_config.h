@@ -51,6 +51,16 @@ typedef struct si_pool_spec {
                                       * si_config_pool_specs() order; -1: runs nowhere */
     const char *probe_failure;       /* its imports killed the start-up probe (si_probe.c):
                                       * not loaded in children; NULL if fine or not probed */
+    int gil_set;                     /* gil= was given (a process pool's default is main) */
+    /* A process pool (processes=N): runs in processes of its own that Apache's parent starts
+     * and supervises (si_procpool.c), never in Apache's children */
+    int processes;                   /* 0: an in-child pool */
+    int threads;                     /* requests each process runs at once */
+    const char *user, *group;        /* what its processes run as; NULL: Apache's User/Group */
+    uid_t uid;
+    gid_t gid;
+    const char *socket_path;         /* where its processes listen (set in post_config) */
+    const char *unavailable;         /* why it has no processes (set in post_config), or NULL */
 } si_pool_spec;
 
 typedef struct si_mount_conf {
@@ -122,6 +132,14 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server);
 /* Every pool of the configuration, in declaration order (after si_config_resolve). */
 apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server);
 
+/* Which pools this process loads: an Apache child runs every in-child pool; a process pool's
+ * process (si_procserve.c) calls si_config_serve_only first and runs that pool alone. */
+void si_config_serve_only(const si_pool_spec *spec, int index);
+int si_config_runs_here(const si_pool_spec *spec);
+
+/* What messages call this process: "child PID", or "pool NAME process K (pid PID)". */
+const char *si_config_process_label(void);
+
 /* The SubinterpHandlerScript of s named handler, or NULL. */
 si_mount_conf *si_config_handler(server_rec *s, const char *handler);
 
@@ -134,12 +152,14 @@ const char *si_gil_name(si_gil_mode gil);
  * threads load interpreters at start-up. */
 int si_online_cpus(void);
 
+/* threads= of a process pool when not given: as many requests at once as mod_wsgi's daemons' 15 */
+#define SI_DEFAULT_PROCESS_THREADS 16
 #define SI_DEFAULT_CACHE_SIZE ((apr_size_t)64 << 20)
 
 /* SubinterpPool's options, for its `httpd -L` help and the unknown-option error alike. */
 #define SI_POOL_OPTIONS "[interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] " \
     "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] [request-timeout=SEC] " \
     "[max-requests=N] [preload=on|off] [daemon-threads=on|off] [cache-size=BYTES[K|M|G]] " \
-    "[cpu-affinity=on|off]"
+    "[cpu-affinity=on|off] [processes=N] [threads=N] [user=NAME] [group=NAME]"
 
 #endif

@@ -327,11 +327,14 @@ static void collect(apr_pool_t *p, si_probe *probes, int count)
     }
 }
 
-/* Each script no child could read, checked as the children's user; in the forked checker. */
+/* Each script no child could read, checked as the children's user; in the forked checker.
+ * A process pool's scripts are read by its own processes, as its own user. */
 static void report_unreadable(apr_array_header_t *specs, int fd)
 {
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        if (spec->processes)
+            continue;
         for (int k = 0; k < spec->mounts->nelts; k++) {
             si_mount_conf *mount = APR_ARRAY_IDX(spec->mounts, k, si_mount_conf *);
             if (access(mount->script, R_OK) != 0) {
@@ -395,8 +398,8 @@ void si_probe_pools(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
         spec->probe_failure = NULL;
-        if (spec->mounts->nelts == 0)
-            continue;
+        if (spec->mounts->nelts == 0 || spec->processes)
+            continue;   /* a process pool's crash takes down one of its own processes only */
         si_probe *probe = &probes[count];
         probe->spec = spec;
         probe->cache_file = cache_file(ptemp, spec, main_conf->python_path);

@@ -298,20 +298,30 @@ static int run_app_body(si_request *req, void *baton)
     return run_app(req);
 }
 
-static int handle(request_rec *r, si_mount_conf *mount);
+static int handle(request_rec *r, si_mount_conf *mount, const si_cgi_list *forwarded);
 
 /* Every answer a mount gives is counted server-wide by class (si_stats.c). */
-int si_request_handle(request_rec *r, si_mount_conf *mount)
+static int handle_counted(request_rec *r, si_mount_conf *mount, const si_cgi_list *forwarded)
 {
-    int status = handle(r, mount);
+    int status = handle(r, mount, forwarded);
     si_stats_response(mount->pool_spec, status == OK || status == AP_FILTER_ERROR ? r->status
                                                                               : status);
     return status;
 }
 
-static int handle(request_rec *r, si_mount_conf *mount)
+int si_request_handle(request_rec *r, si_mount_conf *mount)
 {
-    if (si_cgi_body_too_large(r))
+    return handle_counted(r, mount, NULL);
+}
+
+int si_request_handle_forwarded(request_rec *r, si_mount_conf *mount, const si_cgi_list *vars)
+{
+    return handle_counted(r, mount, vars);
+}
+
+static int handle(request_rec *r, si_mount_conf *mount, const si_cgi_list *forwarded)
+{
+    if (!forwarded && si_cgi_body_too_large(r))
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     si_pool *pool;
     si_slot *slot;
@@ -323,9 +333,10 @@ static int handle(request_rec *r, si_mount_conf *mount)
 
     si_request req = {.r = r, .slot = slot, .instance = instance, .mount = mount,
                       .pool_name = slot->pool->name, .pool_index = slot->index,
-                      .content_length = -1};
-    si_cgi_mapping map;
-    si_cgi_map(r, mount, &map);
+                      .content_length = -1, .forwarded = forwarded};
+    si_cgi_mapping map = {"", "", mount->script};   /* forwarded: the environ has them */
+    if (!forwarded)
+        si_cgi_map(r, mount, &map);
     req.script_name = map.script_name;
     req.path_info = map.path_info;
     req.script_filename = map.script_filename;

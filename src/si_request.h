@@ -77,6 +77,10 @@ int si_request_io_begin_keeping_error(si_request *req);
  * SCRIPT_NAME from its URL; a handler script or a file takes it from Apache's mapping. */
 int si_request_handle(request_rec *r, si_mount_conf *mount);
 
+/* The same for a request an Apache child forwarded to a process pool (si_procserve.c): r is the
+ * process's stand-in for the child's, and vars the CGI variables the child worked out. */
+int si_request_handle_forwarded(request_rec *r, si_mount_conf *mount, const si_cgi_list *vars);
+
 /* SetHandler / AddHandler subinterp-script: r->filename is the WSGI script, run in the
  * directory's SubinterpHandlerPool (Options ExecCGI required, as for CGI and mod_wsgi). */
 int si_request_handle_file(request_rec *r);

@@ -21,7 +21,9 @@
 
 typedef struct {
     server_rec *server;
-    apr_array_header_t *pools;      /* si_pool * */
+    apr_array_header_t *pools;      /* si_pool * of the pools this process runs */
+    si_pool **by_ordinal;           /* every pool's place: its si_pool here, or NULL */
+    int ordinals;
     PyThreadState *main_state;      /* the child main thread's, detached while serving */
     apr_time_t started;
 } si_runtime;
@@ -30,9 +32,9 @@ static si_runtime *runtime;   /* this child's; C data only */
 
 si_pool *si_runtime_pool(const si_pool_spec *spec)
 {
-    if (!runtime || spec->ordinal < 0 || spec->ordinal >= runtime->pools->nelts)
+    if (!runtime || spec->ordinal < 0 || spec->ordinal >= runtime->ordinals)
         return NULL;
-    return APR_ARRAY_IDX(runtime->pools, spec->ordinal, si_pool *);
+    return runtime->by_ordinal[spec->ordinal];
 }
 
 apr_array_header_t *si_runtime_pools(void)
@@ -193,10 +195,10 @@ static int main_exit_funcs_ended(si_runtime *rt, apr_time_t grace_until)
     si_punlock(&main_exit.lock);
     PyEval_RestoreThread(self);
     if (!finished)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0220: child %" APR_PID_T_FMT
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0220: %s"
                      ": the main interpreter's atexit callbacks (registered by a gil=main "
                      "pool's app) did not return by the end of the exit grace; they are left "
-                     "running and Python is not finalized", getpid());
+                     "running and Python is not finalized", si_config_process_label());
     return finished;
 }
 
@@ -274,19 +276,19 @@ static apr_status_t stop_runtime(void *data)
     si_extpath_reset();
     si_extfirst_reset();
     if (abandoned) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0209: child %" APR_PID_T_FMT
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0209: %s"
                      ": %d interpreter(s) could not be ended (SI0214); Python is not finalized",
-                     getpid(), abandoned);
+                     si_config_process_label(), abandoned);
         return APR_SUCCESS;
     }
     si_tstate_restore(rt->main_state);
     si_tstate_reap(si_tstate_main_registry(), 1);
     int left = main_app_threads(grace_until);
     if (left > 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0214: child %" APR_PID_T_FMT
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0214: %s"
                      ": %d non-daemon application thread(s) of the main interpreter (gil=main "
                      "pools) still ran %d s after the child began to exit; Python is not "
-                     "finalized", getpid(), left, (int)apr_time_sec(SI_EXIT_GRACE));
+                     "finalized", si_config_process_label(), left, (int)apr_time_sec(SI_EXIT_GRACE));
         PyEval_SaveThread();
         return APR_SUCCESS;
     }
@@ -308,8 +310,8 @@ static apr_status_t stop_runtime(void *data)
                          "the process's end", pool->name);
         pool->store = NULL;
     }
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: child %" APR_PID_T_FMT ": "
-                 "Python stopped, %d sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", getpid(),
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, rt->server, "SI0206: %s: Python stopped, %d "
+                 "sub-interpreter(s) ended in %" APR_TIME_T_FMT " ms", si_config_process_label(),
                  ended, apr_time_as_msec(apr_time_now() - started));
     return APR_SUCCESS;
 }
@@ -355,17 +357,24 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
 {
     si_server_conf *conf = si_server_config(s);
     apr_array_header_t *specs = si_config_pool_specs(pchild, s);
-    if (specs->nelts == 0)
-        return;   /* nothing mounted: no Python in this child */
+    int here = 0;
+    for (int i = 0; i < specs->nelts; i++)
+        here += si_config_runs_here(APR_ARRAY_IDX(specs, i, si_pool_spec *));
+    if (here == 0)
+        return;   /* nothing mounted, or only process pools: no Python in this child */
 
     apr_time_t started = apr_time_now();
     si_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));
     rt->server = s;
-    rt->pools = apr_array_make(pchild, specs->nelts, sizeof(si_pool *));
+    rt->pools = apr_array_make(pchild, here, sizeof(si_pool *));
+    rt->ordinals = specs->nelts;
+    rt->by_ordinal = apr_pcalloc(pchild, specs->nelts * sizeof(si_pool *));
     unsigned slots = 0;
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
         si_pool *pool;
+        if (!si_config_runs_here(spec))
+            continue;
         apr_status_t rv = si_pool_make(pchild, spec, &slots, &pool);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "SI0204: pool %s: no memory or mutex",
@@ -373,6 +382,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
             return;
         }
         APR_ARRAY_PUSH(rt->pools, si_pool *) = pool;
+        rt->by_ordinal[spec->ordinal] = pool;
     }
     if (si_tstate_init(pchild, slots) != APR_SUCCESS || !(rt->main_state = start_python(s, conf)))
         return;   /* pools stay unattached: their mounts answer 500 with SI0502 */

@@ -179,9 +179,9 @@ static void log_started(si_loader *ld, apr_pool_t *p)
         failed += failed_here;
     }
     ap_log_error(APLOG_MARK, failed ? APLOG_WARNING : APLOG_INFO, 0, ld->server, "SI0200: "
-                 "child %" APR_PID_T_FMT ": Python %s, %d pool(s), %d of %u interpreter(s) "
-                 "ready, %d failed (an app of theirs did not load)%s in %" APR_TIME_T_FMT " ms",
-                 getpid(), Py_GetVersion(), ld->pools->nelts, ready, ld->slots, failed, which,
+                 "%s: Python %s, %d pool(s), %d of %u interpreter(s) ready, %d failed (an app "
+                 "of theirs did not load)%s in %" APR_TIME_T_FMT " ms", si_config_process_label(),
+                 Py_GetVersion(), ld->pools->nelts, ready, ld->slots, failed, which,
                  apr_time_as_msec(apr_time_now() - ld->started));
 }
 

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdatomic.h>
 
 #define SI_LOADERS 16   /* children loading one pool at once (more go unmarked) */
 
@@ -19,16 +18,26 @@ typedef struct {
 /* Set in the parent before the children fork, so every child maps the same segment. */
 static si_stats_row *rows;
 static int row_count;
+static si_stats_proc *procs;      /* after the rows: each process pool's processes in turn */
+static int *proc_base;            /* by ordinal: its first process's index in procs, or -1 */
 
 void si_stats_create(apr_pool_t *pconf, server_rec *s)
 {
     apr_array_header_t *specs = si_config_pool_specs(pconf, s);
     rows = NULL;
     row_count = 0;
+    procs = NULL;
+    proc_base = apr_palloc(pconf, (specs->nelts + 1) * sizeof(int));
     if (specs->nelts == 0)
         return;
+    int proc_count = 0;
+    for (int i = 0; i < specs->nelts; i++) {
+        si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
+        proc_base[i] = spec->processes ? proc_count : -1;
+        proc_count += spec->processes;
+    }
     apr_shm_t *shm;
-    apr_size_t size = specs->nelts * sizeof(si_stats_row);
+    apr_size_t size = specs->nelts * sizeof(si_stats_row) + proc_count * sizeof(si_stats_proc);
     /* Anonymous: inherited across fork, gone with the last process that maps it; the parent's
      * mapping goes with pconf at the next restart. */
     apr_status_t rv = apr_shm_create(&shm, size, NULL, pconf);
@@ -40,6 +49,15 @@ void si_stats_create(apr_pool_t *pconf, server_rec *s)
     rows = apr_shm_baseaddr_get(shm);
     memset(rows, 0, size);
     row_count = specs->nelts;   /* a pool's row is its ordinal (si_config_resolve) */
+    procs = (si_stats_proc *)(rows + row_count);
+}
+
+si_stats_proc *si_stats_process(const si_pool_spec *spec, int index)
+{
+    if (!procs || spec->ordinal < 0 || spec->ordinal >= row_count
+        || proc_base[spec->ordinal] < 0 || index < 0 || index >= spec->processes)
+        return NULL;
+    return &procs[proc_base[spec->ordinal] + index];
 }
 
 static si_stats_row *row_of(const si_pool_spec *spec)
@@ -82,6 +100,7 @@ void si_stats_forget(void)
 {
     rows = NULL;
     row_count = 0;
+    procs = NULL;
 }
 
 /* Children run as one user, so only a pid that no longer exists answers ESRCH (the parent reaps

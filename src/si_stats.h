@@ -17,6 +17,8 @@
 #include "si_common.h"
 #include "si_config.h"
 
+#include <stdatomic.h>
+
 typedef enum {
     SI_STAT_RESPONSES_2XX = 0,
     SI_STAT_RESPONSES_3XX,
@@ -58,5 +60,27 @@ void si_stats_acquit(const si_pool_spec *spec);
 
 /* In a process that must not mark anything (the start-up probe). */
 void si_stats_forget(void);
+
+/* One process of a process pool, as its supervisor (si_procpool.c) and the process itself
+ * (si_procserve.c) keep it, for the status page of any child. */
+typedef enum {
+    SI_PROC_DOWN = 0,        /* not running: waiting out its restart backoff */
+    SI_PROC_STARTING,        /* forked; Python and the apps are loading */
+    SI_PROC_READY,           /* taking requests */
+    SI_PROC_STOPPING,        /* finishing its requests before it exits (stopped) */
+    SI_PROC_RECYCLING        /* the same after max-requests: its successor starts at once */
+} si_proc_state;
+
+typedef struct {
+    _Atomic pid_t pid;
+    _Atomic int state;               /* si_proc_state */
+    _Atomic apr_uint32_t restarts;   /* deaths the supervisor replaced it after */
+    _Atomic apr_uint64_t requests;   /* served by this slot's processes, all of them */
+    _Atomic apr_uint32_t active;     /* requests it runs now */
+    _Atomic apr_time_t started;
+} si_stats_proc;
+
+/* Process `index` of a process pool, or NULL (no segment, or not a process pool). */
+si_stats_proc *si_stats_process(const si_pool_spec *spec, int index);
 
 #endif

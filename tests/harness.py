@@ -177,9 +177,19 @@ class Httpd:
         if "Subinterp" not in self.body:
             return
         children = self.conf.get("children", 1)
+        # Process pools' processes say SI0200 as "pool NAME process K"; children that run only
+        # process pools start no Python and say nothing.
+        processes = sum(int(n) for n in re.findall(r"\bprocesses=(\d+)", self.body))
+        pools = re.findall(r"^\s*SubinterpPool .*$", self.body, re.M)
+        aliases = re.findall(r"^\s*Subinterp(?:ScriptAlias|HandlerScript) .*$", self.body, re.M)
+        in_child = (not processes or any("processes=" not in p for p in pools)
+                    or any("pool=" not in a for a in aliases))
         while time.monotonic() < deadline:
             text = self.log_text(self.log_at_start)
-            if len(re.findall(r"SI0200: child", text)) >= children or "SI0201" in text:
+            if "SI0201" in text or "SI0700" in text:
+                return
+            if ((not in_child or len(re.findall(r"SI0200: child", text)) >= children)
+                    and len(re.findall(r"SI0200: pool \S+ process", text)) >= processes):
                 return
             time.sleep(0.05)
 

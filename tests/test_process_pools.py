@@ -1,0 +1,359 @@
+"""Process pools (issue 23): a pool with processes=N runs in processes of its own, started and
+supervised by Apache's parent; Apache's children forward its requests over a Unix socket."""
+import concurrent.futures
+import hashlib
+import os
+import pwd
+import re
+import signal
+import socket
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import scratch_dir
+from harness import GRANT_APPS as DIRECTORY, running
+
+VENV = sys.prefix
+
+
+def read_until(sock, marker, timeout):
+    sock.settimeout(timeout)
+    data = b""
+    while marker not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def peak_rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def pool_pids(httpd, path="/p/", tries=40):
+    """The pids of the processes that answer path, asked concurrently."""
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        answers = list(ex.map(lambda _: httpd.get(path + "sleep?0.2").json()["pid"],
+                              range(tries)))
+    return set(answers)
+
+
+class TestProcessPool:
+    CONFIG = DIRECTORY + """
+LimitRequestBody 0
+SubinterpPool procs processes=2 threads=4
+SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
+SubinterpScriptAlias /stream {apps}/stream.py pool=procs
+SubinterpScriptAlias /echo {apps}/echo.py pool=procs
+SubinterpPool local interpreters=1
+SubinterpScriptAlias /local {apps}/procinfo.py pool=local
+<Location /small>
+    LimitRequestBody 1000
+</Location>
+SubinterpScriptAlias /small {apps}/echo.py pool=procs
+"""
+    EXPECTED_LOG = [r"SI0401: pool procs .*procinfo raised on purpose"]
+
+    def test_requests_run_in_the_pools_processes_not_in_apaches_children(self, httpd):
+        pids = pool_pids(httpd)
+        assert len(pids) == 2, "both processes serve"
+        children = set(httpd.children())
+        assert pids <= children, "the processes are the parent's, beside its children"
+        local = httpd.get("/local/").json()["pid"]
+        assert local not in pids
+        info = httpd.get("/p/").json()
+        assert info["pool"] == "procs" and info["interpreter"] == 0 and info["multiprocess"]
+        assert info["ppid"] == httpd.proc.pid
+        assert info["user"] == pwd.getpwuid(os.getuid()).pw_name if os.getuid() else True
+
+    def test_environ_is_the_same_as_in_a_child(self, httpd):
+        headers = {"X-Custom": "v1", "Cookie": "a=b"}
+        there = httpd.get("/p/environ?x=1&y=%C3%A9", headers=headers).json()
+        here = httpd.get("/local/environ?x=1&y=%C3%A9", headers=headers).json()
+        for key in ("SCRIPT_FILENAME", "SCRIPT_NAME", "mod_subinterp.pool", "REMOTE_PORT", "REQUEST_URI",
+                    "SERVER_SOFTWARE"):
+            there.pop(key, None)
+            here.pop(key, None)
+        assert there == here
+        assert there["PATH_INFO"] == "/environ" and there["HTTP_X_CUSTOM"] == "v1"
+
+    def test_an_upload_and_a_download_of_a_gigabyte_stream_with_bounded_memory(self, httpd):
+        chunk = os.urandom(1 << 20)
+        digest = hashlib.sha256()
+        for _ in range(1024):
+            digest.update(chunk)
+        r = httpd.post("/p/upload", data=(chunk for _ in range(1024)), timeout=120)
+        assert r.json() == {"length": 1 << 30, "sha256": digest.hexdigest()}
+        got = 0
+        with httpd.get("/p/download?1024", stream=True, timeout=120) as r:
+            for piece in r.iter_content(1 << 20):
+                got += len(piece)
+        assert got == 1 << 30
+        for pid in httpd.children():
+            assert peak_rss_mib(pid) < 200, "a process held the body: %d MiB" % peak_rss_mib(pid)
+
+    def test_file_wrapper_through_the_socket(self, httpd, scratch):
+        path = os.path.join(scratch, "data.bin")
+        data = os.urandom(3_000_000)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(scratch, 0o755)
+        os.chmod(path, 0o644)
+        r = httpd.get("/p/file?" + path)
+        assert r.status_code == 200 and r.content == data
+
+    def test_streaming_arrives_as_it_is_made(self, httpd):
+        with socket.create_connection(("127.0.0.1", httpd.port)) as s:
+            s.sendall(b"GET /stream/gen?1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            start = time.monotonic()
+            first = read_until(s, b"chunk0;", timeout=5)
+            elapsed = time.monotonic() - start
+            rest = read_until(s, b"chunk2;", timeout=10)
+        assert b"chunk0;" in first and b"chunk1;" not in first
+        assert elapsed < 1.4, "the first chunk waited for the generator's next one"
+        assert b"chunk2;" in rest
+        assert httpd.get("/stream/write?0.1").text == "first;second;third;"
+
+    def test_chunked_input_and_input_terminated(self, httpd):
+        r = httpd.post("/echo?read", data=iter([b"abc", b"def"]))
+        assert r.json()["length"] == 6 and r.json()["transfer_encoding"] == "chunked"
+
+    def test_errors_before_the_headers_are_apaches_error_page(self, httpd):
+        r = httpd.get("/p/raise")
+        assert r.status_code == 500 and "Internal Server Error" in r.text
+        httpd.expect_log(r"SI0401: pool procs .*procinfo raised on purpose")
+
+    def test_status_and_head(self, httpd):
+        r = httpd.get("/p/status?418")
+        assert r.status_code == 418
+        r = requests.head(httpd.url("/p/"))
+        assert r.status_code == 200 and r.content == b""
+
+    def test_limit_request_body_applies(self, httpd):
+        r = httpd.post("/small", data=b"x" * 5000)
+        assert r.status_code == 413
+
+    def test_concurrent_requests_across_both_processes(self, httpd):
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            codes = list(ex.map(lambda i: httpd.get("/p/?%d" % i).status_code, range(400)))
+        assert codes == [200] * 400
+
+    def test_apaches_children_hold_no_python_interpreter(self, httpd):
+        # Only the in-child pool's child says SI0200 with "1 pool(s)"; the pool's processes
+        # run their own pool and say so as processes of it.
+        text = httpd.log_text()
+        assert re.search(r"SI0200: pool procs process \d+ \(pid \d+\)", text)
+
+
+class TestOnlyProcessPools:
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=1 threads=2
+SubinterpScriptAlias / {apps}/procinfo.py pool=procs
+"""
+
+    def test_children_start_no_python(self, httpd):
+        assert httpd.get("/").status_code == 200
+        pool_pid = httpd.get("/").json()["pid"]
+        text = httpd.log_text()
+        starts = re.findall(r"SI0200: (child|pool procs process \d+ \(pid) (\d+)", text)
+        assert starts and all(int(pid) == pool_pid for _, pid in starts)
+
+
+class TestAProcessThatDies:
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=2 threads=4
+SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
+"""
+    EXPECTED_LOG = [r"SI0701: pool procs process \d", r"SI0711: pool procs",
+                    r"AH00052: child pid \d+ exit signal"]  # Apache says it too
+
+    def test_kill_9_fails_only_its_requests_and_it_comes_back(self, httpd):
+        pids = pool_pids(httpd)
+        assert len(pids) == 2
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            slow = [ex.submit(httpd.get, "/p/sleep?2") for _ in range(8)]
+            time.sleep(0.7)
+            victim = sorted(pids)[0]
+            os.kill(victim, signal.SIGKILL)
+            others = [httpd.get("/p/").status_code for _ in range(20)]
+            codes = [f.result().status_code for f in slow]
+        assert others == [200] * 20, "the other process kept serving"
+        assert set(codes) <= {200, 502} and 502 in codes and 200 in codes
+        httpd.expect_log(r"SI0701: pool procs process \d \(pid %d\) ended unexpectedly \(exit status or signal 9\)" % victim)
+        httpd.expect_log(r"SI0711: pool procs")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = pool_pids(httpd, tries=16)
+            if len(now) == 2 and victim not in now:
+                break
+        assert len(now) == 2 and victim not in now, "a successor serves"
+
+    def test_a_crash_inside_the_app_is_a_502_and_the_process_is_replaced(self, httpd):
+        r = httpd.get("/p/abort")
+        assert r.status_code == 502
+        httpd.expect_log(r"SI0701: pool procs process \d \(pid \d+\) ended unexpectedly \(exit status or signal 6\)")
+        assert httpd.get("/p/").status_code == 200
+
+
+class TestRecyclingAProcess:
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=1 threads=2 max-requests=5
+SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
+"""
+
+    def test_max_requests_replaces_the_process_and_loses_no_request(self, httpd):
+        pids = []
+        for _ in range(17):
+            r = httpd.get("/p/")
+            assert r.status_code == 200
+            pids.append(r.json()["pid"])
+        assert len(set(pids)) >= 3
+        httpd.wait_log(r"SI0702: pool procs process 0 .* ended after max-requests=5")
+
+
+class TestGracefulRestartUnderLoad:
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=2 threads=4
+SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
+"""
+
+    def test_nothing_is_lost(self, httpd):
+        stop = time.monotonic() + 6
+        def load(_):
+            codes = []
+            while time.monotonic() < stop:
+                codes.append(httpd.get("/p/sleep?0.05").status_code)
+            return codes
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            futures = [ex.submit(load, i) for i in range(6)]
+            for _ in range(2):
+                time.sleep(1.5)
+                httpd.graceful()
+            codes = [c for f in futures for c in f.result()]
+        assert len(codes) > 100 and set(codes) == {200}
+        assert httpd.get("/p/").status_code == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="user= needs Apache started as root")
+class TestEachVirtualHostUnderItsOwnUser:
+    CONFIG = DIRECTORY + """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName a.test
+    SubinterpPool a processes=1 threads=2 user=daemon group=daemon
+    SubinterpScriptAlias / {apps}/procinfo.py pool=a
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName b.test
+    SubinterpPool b processes=1 threads=2 user=nobody group=nogroup
+    SubinterpScriptAlias / {apps}/procinfo.py pool=b
+</VirtualHost>
+"""
+
+    def test_a_cannot_read_what_only_b_may(self, httpd, scratch):
+        os.chmod(scratch, 0o755)
+        secret = os.path.join(scratch, "b-secret.txt")
+        with open(secret, "w") as f:
+            f.write("only b")
+        os.chown(secret, pwd.getpwnam("nobody").pw_uid, -1)
+        os.chmod(secret, 0o600)
+        a = httpd.get("/", headers={"Host": "a.test"}).json()
+        b = httpd.get("/", headers={"Host": "b.test"}).json()
+        assert (a["user"], a["group"]) == ("daemon", "daemon")
+        assert (b["user"], b["group"]) == ("nobody", "nogroup")
+        assert httpd.get("/read?" + secret, headers={"Host": "b.test"}).json() == {"read": "only b"}
+        assert httpd.get("/read?" + secret, headers={"Host": "a.test"}).json() == {
+            "error": "PermissionError"}
+
+
+class TestStacksThatRefuseSubInterpreters:
+    """Issue 23's acceptance test: Flask + SQLAlchemy and pydantic in two virtual hosts, each
+    in a process pool, under concurrent load; pandas in a process pool beside a gil=own pool."""
+    CONFIG = DIRECTORY + """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName shop.test
+    SubinterpPool shop processes=2 threads=4 virtualenv=%(venv)s
+    SubinterpScriptAlias / {apps}/sqlalchemy_site.py pool=shop
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName api.test
+    SubinterpPool api processes=2 threads=4 virtualenv=%(venv)s
+    SubinterpScriptAlias / {apps}/pydantic_site.py pool=api
+    SubinterpPool frames processes=1 threads=2 virtualenv=%(venv)s
+    SubinterpScriptAlias /frames {apps}/pandas_site.py pool=frames
+    SubinterpPool own interpreters=2 gil=own
+    SubinterpScriptAlias /own {apps}/procinfo.py pool=own
+</VirtualHost>
+""" % {"venv": VENV}
+
+    def test_all_answer_correctly_under_concurrent_load(self, httpd):
+        order = {"customer": "ann", "lines": [{"sku": "a", "quantity": 2, "price": 1.5},
+                                              {"sku": "b", "quantity": 1, "price": 4.0}]}
+        def one(i):
+            kind = i % 4
+            if kind == 0:
+                r = httpd.get("/add?n%d" % i, headers={"Host": "shop.test"})
+                return r.status_code == 200 and r.json()["count"] >= 1, r.json()["pid"]
+            if kind == 1:
+                r = httpd.post("/order", json=order, headers={"Host": "api.test"})
+                return r.status_code == 200 and r.json()["total"] == 7.0, r.json()["pid"]
+            if kind == 2:
+                r = httpd.get("/frames?n=100", headers={"Host": "api.test"})
+                return r.json()["a"] == 4950 and r.json()["b"] == 9900, r.json()["pid"]
+            r = httpd.get("/own/", headers={"Host": "api.test"})
+            return r.status_code == 200 and r.json()["pool"] == "own", r.json()["pid"]
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            results = list(ex.map(one, range(400)))
+        assert all(ok for ok, _ in results)
+        shop_pids = {pid for i, (_, pid) in enumerate(results) if i % 4 == 0}
+        api_pids = {pid for i, (_, pid) in enumerate(results) if i % 4 == 1}
+        assert len(shop_pids) == 2 and len(api_pids) == 2 and not shop_pids & api_pids
+        bad = httpd.post("/order", json={"customer": "x", "lines": [{"sku": "a"}]},
+                         headers={"Host": "api.test"})
+        assert bad.status_code == 422
+
+
+class TestRefusals:
+    def test_threads_without_processes_is_refused(self, scratch):
+        from harness import Httpd
+        server = Httpd(scratch, DIRECTORY + "SubinterpPool p threads=4\n"
+                       "SubinterpScriptAlias / {apps}/hello.py pool=p\n")
+        code, out = server.configtest()
+        assert code != 0 and "SI0102" in out and "add processes=N" in out
+
+    def test_a_handler_pool_that_is_a_process_pool_is_refused(self, scratch):
+        from harness import Httpd
+        server = Httpd(scratch, DIRECTORY + """
+SubinterpPool p processes=1
+<Directory "{apps}/handler_dir">
+    SubinterpHandlerPool p
+</Directory>
+""")
+        code, out = server.configtest()
+        assert code != 0 and "SI0124" in out
+
+    def test_a_socket_directory_someone_else_made_first_is_not_trusted(self, scratch):
+        os.chmod(scratch, 0o755)
+        planted = os.path.join(scratch, "run", "subinterp-sockets")
+        os.makedirs(planted)
+        os.chown(planted, pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.getuid(), -1)
+        os.chmod(planted, 0o777)
+        config = DIRECTORY + """
+DefaultRuntimeDir {root}/run
+SubinterpPool p processes=1
+SubinterpScriptAlias /p {apps}/procinfo.py pool=p
+SubinterpScriptAlias /hello {apps}/hello.py
+"""
+        with running(scratch, config, expected=[r"SI0700: process pool p", r"SI0710"]) as httpd:
+            assert httpd.get("/hello").status_code == 200
+            r = httpd.get("/p/")
+            assert r.status_code == 503
+            httpd.expect_log(r"SI0700: process pool p .*subinterp-sockets .*remove it")
+            assert not [n for n in os.listdir(planted) if n.endswith(".sock")]
