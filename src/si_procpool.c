@@ -228,6 +228,8 @@ static int make_listener(apr_pool_t *p, si_pool_spec *spec, const char *dir, con
     int rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old);
     /* Apache's children connect: as root the socket is handed to their user, mode 0600. */
+    if (rc == 0)
+        rc = chmod(path, 0600);
     if (rc == 0 && geteuid() == 0)
         rc = chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id);
     if (rc == 0)

@@ -4,6 +4,7 @@
 #include "si_stats.h"
 #include "si_pool.h"
 #include "si_runtime.h"
+#include "si_status_procs.h"
 
 #include "mod_status.h"
 
@@ -222,7 +223,9 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
 #undef SI_SHARED_JSON
         ap_rputs("}}", r);
     }
-    ap_rputs("]}\n", r);
+    ap_rputs("]", r);
+    si_status_procs_json(r);
+    ap_rputs("}\n", r);
 }
 
 static void metric_header(request_rec *r, const char *name, const char *type, const char *help)
@@ -324,6 +327,7 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
                    APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name),
                    label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->rejected);
     }
+    si_status_procs_prometheus(r);
 }
 
 /* How many of the pool's interpreters are in each state, and the first reason one failed. */
@@ -452,6 +456,7 @@ static void send_html(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     else
         html_summary(r, pools);
     html_tables(r, pools);
+    si_status_procs_html(r);
     ap_rputs("</body></html>\n", r);
 }
 

@@ -59,8 +59,25 @@ SubinterpScriptAlias /local {apps}/procinfo.py pool=local
     LimitRequestBody 1000
 </Location>
 SubinterpScriptAlias /small {apps}/echo.py pool=procs
+<Location /subinterp-status>
+    SetHandler subinterp-status
+</Location>
 """
     EXPECTED_LOG = [r"SI0401: pool procs .*procinfo raised on purpose"]
+
+    def test_status_page_and_metrics_show_each_process(self, httpd):
+        pids = pool_pids(httpd)
+        page = httpd.get("/subinterp-status?json").json()
+        (pool,) = page["process_pools"]
+        assert pool["name"] == "procs" and pool["threads"] == 4 and pool["gil"] == "main"
+        assert {p["pid"] for p in pool["processes"]} == pids
+        assert all(p["state"] == "ready" and p["requests"] > 0 for p in pool["processes"])
+        metrics = httpd.get("/subinterp-status?prometheus").text
+        assert re.search(r'mod_subinterp_process_requests_total\{pool="procs",vhost="main '
+                         r'server",process="1"\} [1-9]', metrics)
+        assert 'mod_subinterp_process_up{pool="procs",vhost="main server",process="0"} 1' in metrics
+        html = httpd.get("/subinterp-status").text
+        assert "Process pool procs" in html and str(min(pids)) in html
 
     def test_requests_run_in_the_pools_processes_not_in_apaches_children(self, httpd):
         pids = pool_pids(httpd)
@@ -151,6 +168,24 @@ SubinterpScriptAlias /small {apps}/echo.py pool=procs
         # run their own pool and say so as processes of it.
         text = httpd.log_text()
         assert re.search(r"SI0200: pool procs process \d+ \(pid \d+\)", text)
+
+
+class TestInterpretersInsideAProcessPool:
+    CONFIG = DIRECTORY + """
+SubinterpPool own processes=1 threads=4 gil=own interpreters=2 request-timeout=1
+SubinterpScriptAlias /who {apps}/whoami.py pool=own
+SubinterpScriptAlias /p {apps}/procinfo.py pool=own
+"""
+    EXPECTED_LOG = [r"SI0440: pool own interpreter \d: GET /p/sleep"]
+
+    def test_own_gil_interpreters_and_request_timeout_work_there(self, httpd):
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            answers = [f.result().json() for f in
+                       [ex.submit(httpd.get, "/who?sleep=0.5") for _ in range(2)]]
+        assert {a["interpreter"] for a in answers} == {0, 1}
+        r = httpd.get("/p/sleep?5")
+        assert r.status_code == 504
+        httpd.expect_log(r"SI0440: pool own interpreter \d: GET /p/sleep")
 
 
 class TestOnlyProcessPools:
@@ -338,6 +373,27 @@ SubinterpPool p processes=1
 """)
         code, out = server.configtest()
         assert code != 0 and "SI0124" in out
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="needs another user to connect as")
+    def test_only_apaches_children_may_connect_to_the_socket(self, scratch):
+        config = DIRECTORY + """
+DefaultRuntimeDir {root}/run
+SubinterpPool p processes=1
+SubinterpScriptAlias /p {apps}/procinfo.py pool=p
+"""
+        os.chmod(scratch, 0o755)
+        os.makedirs(os.path.join(scratch, "run"))
+        with running(scratch, config) as httpd:
+            assert httpd.get("/p/").status_code == 200
+            (sock,) = [os.path.join(scratch, "run", "subinterp-sockets", n)
+                       for n in os.listdir(os.path.join(scratch, "run", "subinterp-sockets"))]
+            assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+            probe = ("import socket; s = socket.socket(socket.AF_UNIX); "
+                     "s.connect(%r)" % sock)
+            import subprocess
+            out = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", probe],
+                                 capture_output=True, text=True)
+            assert out.returncode != 0 and "PermissionError" in out.stderr
 
     def test_a_socket_directory_someone_else_made_first_is_not_trusted(self, scratch):
         os.chmod(scratch, 0o755)
