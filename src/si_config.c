@@ -726,8 +726,9 @@ static apr_status_t check_shared_main_interpreter(apr_pool_t *p, server_rec *mai
                          "environments, but every gil=main pool runs in the one main "
                          "interpreter, with one sys.path and sys.modules: each site would run "
                          "whichever package versions were imported first.  Serve one of them "
-                         "with gil=shared or gil=own (interpreters of its own), or give both the "
-                         "same virtualenv= and python-path=", first->name, first->defined_at,
+                         "with processes=N (a process pool: main interpreters of its own), "
+                         "gil=shared or gil=own, or give both the same virtualenv= and "
+                         "python-path=", first->name, first->defined_at,
                          theirs, spec->name, spec->defined_at, mine);
             return APR_EINVAL;
         }

@@ -413,3 +413,40 @@ SubinterpScriptAlias /hello {apps}/hello.py
             assert r.status_code == 503
             httpd.expect_log(r"SI0700: process pool p .*subinterp-sockets .*remove it")
             assert not [n for n in os.listdir(planted) if n.endswith(".sock")]
+
+
+def curl_speaks_http2():
+    import shutil
+    import subprocess
+    if not shutil.which("curl") or not os.path.exists("/usr/lib/apache2/modules/mod_http2.so"):
+        return False
+    return "HTTP2" in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(not curl_speaks_http2(), reason="needs curl with HTTP/2 and mod_http2")
+class TestProcessPoolOverHTTP2:
+    CONFIG = DIRECTORY + """
+LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
+Protocols h2c http/1.1
+SubinterpPool procs processes=2 threads=4
+SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
+"""
+
+    def test_downloads_uploads_and_concurrent_streams(self, httpd, scratch):
+        import subprocess
+        body = os.path.join(scratch, "body")
+        with open(body, "wb") as f:
+            f.write(os.urandom(3_000_000))
+        os.chmod(scratch, 0o755)
+        def curl(*args):
+            return subprocess.Popen(["curl", "-s", "--http2-prior-knowledge", *args],
+                                    stdout=subprocess.PIPE, text=True)
+        downloads = [curl("-o", "/dev/null", "-w", "%{http_code} %{size_download} "
+                          "%{http_version}", httpd.url("/p/download?8")) for _ in range(6)]
+        upload = curl("--data-binary", "@" + body, httpd.url("/p/upload"))
+        for c in downloads:
+            assert c.communicate(timeout=30)[0] == "200 %d 2" % (8 << 20)
+        import json
+        with open(body, "rb") as f:
+            assert json.loads(upload.communicate(timeout=30)[0]) == {
+                "length": 3_000_000, "sha256": hashlib.sha256(f.read()).hexdigest()}

@@ -81,6 +81,7 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
         return x / y if x and y else None
 
     sync, granian = "gunicorn sync x%d" % cores, "granian wsgi x%d" % cores
+    procs, daemon = "mod_subinterp process pool x%d" % cores, "mod_wsgi daemon x%d" % cores
     tuned = "mod_subinterp own x%d, %d threads" % (cores, 2 * cores)
     pinned = "mod_subinterp own x%d, cpu-affinity=on" % cores
     targets = [
@@ -103,6 +104,10 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
         ("Flask, cpu-affinity=on (%s): >= 0.9x %s" % (pinned, granian),
          ratio(pinned, granian, "flask"), 0.9),
         ("Flask, cpu-affinity=on: >= 1.6x %s" % sync, ratio(pinned, sync, "flask"), 1.6),
+        ("Flask, process pool (%s): >= 1.3x %s" % (procs, daemon),
+         ratio(procs, daemon, "flask"), 1.3),
+        ("Flask, process pool: >= 0.9x %s" % sync, ratio(procs, sync, "flask"), 0.9),
+        ("Hello-world, process pool: >= 1.5x %s" % daemon, ratio(procs, daemon, "hello"), 1.5),
         ("HTTP/2 hello-world: >= 2x mod_wsgi embedded",
          ratio(ref, "mod_wsgi embedded", "h2-hello"), 2.0),
         ("HTTP/2 Flask: >= 2x mod_wsgi embedded",

@@ -98,6 +98,12 @@ class Server:
 
     def apache_body(self, root):
         d = '<Directory "%s">\n    Require all granted\n</Directory>\n' % HERE
+        if self.kind == "subinterp" and self.param[0] == "processes":
+            # A process pool: gil=main in each process, threads split as mod_wsgi's daemons'
+            return d + ("SubinterpPool bench processes=%d threads=%d virtualenv=%s %s\n"
+                        "SubinterpScriptAlias / %s pool=bench\n" % (
+                            self.param[1], THREADS // self.param[1], VENV, self.pool_options,
+                            APP))
         if self.kind == "subinterp":
             gil, n = self.param
             return d + ("SubinterpPool bench interpreters=%d gil=%s virtualenv=%s %s\n"
@@ -108,6 +114,11 @@ class Server:
                                      "module-config"], capture_output=True, text=True,
                                     check=True).stdout
             extra = "WSGIPerInterpreterGIL On\n" if self.param == "per-interpreter-gil" else ""
+            if self.param == "daemon":
+                # mod_wsgi's usual production set-up: daemon processes, one app per process
+                extra = ("WSGISocketPrefix %s/wsgi\nWSGIDaemonProcess bench processes=%d "
+                         "threads=%d\nWSGIProcessGroup bench\n" % (root, CORES,
+                                                                   THREADS // CORES))
             return config + d + extra + ("WSGIApplicationGroup %%{GLOBAL}\n"
                                          "WSGIScriptAlias / %s\n" % APP)
         if self.kind == "static":
@@ -264,6 +275,8 @@ def contenders(selected):
         Server("mod_subinterp shared", "subinterp", ("shared", 1)),
         Server("mod_wsgi embedded", "mod_wsgi", "embedded"),
         Server("mod_wsgi per-interpreter GIL", "mod_wsgi", "per-interpreter-gil"),
+        Server("mod_subinterp process pool x%d" % CORES, "subinterp", ("processes", CORES)),
+        Server("mod_wsgi daemon x%d" % CORES, "mod_wsgi", "daemon"),
         Server("gunicorn sync x%d" % CORES, "gunicorn", "sync"),
         Server("gunicorn gthread x%d" % CORES, "gunicorn", "gthread"),
         Server("granian wsgi x%d" % CORES, "granian"),
