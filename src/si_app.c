@@ -6,7 +6,7 @@
  * __file__, __spec__, relative imports from the script's directory, cached bytecode.
  */
 #include "si_app.h"
-#include "si_request.h"
+#include "si_exchange.h"
 #include "si_errors.h"
 #include "si_pool.h"
 #include "si_extfirst.h"

@@ -2,7 +2,7 @@
 #ifndef SI_ENVIRON_H
 #define SI_ENVIRON_H
 
-#include "si_request.h"
+#include "si_exchange.h"
 
 PyObject *si_environ_build(si_request *req, PyObject *input, PyObject *errors);
 

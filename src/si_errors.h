@@ -3,7 +3,7 @@
 #ifndef SI_ERRORS_H
 #define SI_ERRORS_H
 
-#include "si_request.h"
+#include "si_exchange.h"
 
 /* A new wsgi.errors for req: lines go to the error log tagged with req's client. */
 PyObject *si_errors_new(si_request *req);

@@ -2,7 +2,7 @@
 #ifndef SI_INPUT_H
 #define SI_INPUT_H
 
-#include "si_request.h"
+#include "si_exchange.h"
 
 /* A new wsgi.input for req (GIL held); NULL with an exception set. */
 PyObject *si_input_new(si_request *req);

@@ -1,7 +1,7 @@
 /* si_maint.c — the maintenance thread (see si_maint.h). */
 #include "si_maint.h"
 #include "si_pool.h"
-#include "si_request.h"
+#include "si_exchange.h"
 #include "si_shared_store.h"
 #include "si_stats.h"
 
@@ -77,24 +77,6 @@ void si_maint_untrack(si_request *req)
     si_unlock(maint->lock);
     if (d->signalled)
         PyThreadState_SetAsyncExc(req->thread_ident, NULL);   /* never into the next request */
-}
-
-int si_maint_timed_out(si_request *req)
-{
-    return req->deadline.signalled && req->st
-           && PyErr_ExceptionMatches((PyObject *)req->st->request_timeout_type);
-}
-
-int si_maint_overdue(si_request *req)
-{
-    return req->deadline.signalled;
-}
-
-void si_maint_raise_timeout(si_request *req)
-{
-    PyThreadState_SetAsyncExc(req->thread_ident, NULL);
-    PyErr_SetString((PyObject *)req->st->request_timeout_type, "request-timeout reached "
-                    "while waiting for an application thread's I/O on this request");
 }
 
 typedef struct {

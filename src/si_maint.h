@@ -38,15 +38,4 @@ void si_maint_wake(void);
 void si_maint_track(struct si_request *req);
 void si_maint_untrack(struct si_request *req);
 
-/* Whether the exception now raised in req is the RequestTimeout the deadline thread sent it
- * (GIL held). */
-int si_maint_timed_out(struct si_request *req);
-
-/* Whether the deadline thread has sent req its RequestTimeout (GIL held). */
-int si_maint_overdue(struct si_request *req);
-
-/* Raises that RequestTimeout in req's thread now, taking back the one still pending there: for
- * a request thread that waits in C and runs no bytecode to receive it (GIL held). */
-void si_maint_raise_timeout(struct si_request *req);
-
 #endif

@@ -24,84 +24,11 @@
 
 #include "pythread.h"
 
-/* How often a thread waiting for the I/O guard looks again.  Waits are rare (an app thread using
- * a request object while another thread does I/O) and short. */
-#define SI_IO_POLL apr_time_from_msec(1)
-
-/* The request this thread is running (innermost first, through ->outer). */
-static _Thread_local si_request *running_here;
-
-si_request *si_request_running_here(void)
-{
-    si_request *req = running_here;
-    if (!req || req->instance->registry.interp != PyInterpreterState_Get())
-        return NULL;
-    return req;
-}
-
-int si_request_io_begin(si_request *req)
-{
-    unsigned long me = PyThread_get_thread_ident();
-    if (req->io_busy && req->io_owner == me) {
-        PyErr_SetString(PyExc_RuntimeError, "this request's I/O is already in progress on this "
-                        "thread (an object of an outer request used from a nested one)");
-        return -1;
-    }
-    int own = me == req->thread_ident;
-    req->io_users++;
-    req->io_request_waiting += own;
-    while ((req->io_busy || (!own && req->io_request_waiting)) && !req->io_ended
-           && !(own && si_maint_overdue(req)))
-        si_tstate_nap(SI_IO_POLL);
-    req->io_request_waiting -= own;
-    if (req->io_ended) {
-        req->io_users--;
-        PyErr_SetString(PyExc_RuntimeError, "the request this object belongs to has ended");
-        return -1;
-    }
-    if (req->io_busy) {
-        /* request-timeout fired while an app thread held the guard: the exception the deadline
-         * thread sent is raised here, since this thread runs no bytecode while it waits. */
-        req->io_users--;
-        si_maint_raise_timeout(req);
-        return -1;
-    }
-    req->io_busy = 1;
-    req->io_owner = me;
-    return 0;
-}
-
-int si_request_io_begin_keeping_error(si_request *req)
-{
-    PyObject *exc = PyErr_GetRaisedException();
-    int guarded = !req->io_ended && si_request_io_begin(req) == 0;
-    if (!guarded)
-        PyErr_Clear();   /* ended already: only this thread is left to use r */
-    PyErr_SetRaisedException(exc);
-    return guarded;
-}
-
-void si_request_io_end(si_request *req)
-{
-    req->io_busy = 0;
-    req->io_owner = 0;
-    req->io_users--;
-}
-
-/* The app is done with the request: app threads' I/O in progress finishes (bounded by Apache's
- * Timeout for each read or write), later attempts raise.  Afterwards only this thread uses r. */
-static void end_io(si_request *req)
-{
-    req->io_ended = 1;
-    while (req->io_users > 0)
-        si_tstate_nap(SI_IO_POLL);
-}
-
 /* Logs the pending Python exception; returns what the handler answers. */
 static int app_failed(si_request *req, const char *what)
 {
     request_rec *r = req->r;
-    int timed_out = si_maint_timed_out(req);
+    int timed_out = si_exchange_timed_out(req);
     if (req->input_status == AP_FILTER_ERROR) {
         PyErr_Clear();
         return AP_FILTER_ERROR;   /* Apache answered already (SI0420); the app only echoed it */
@@ -185,7 +112,7 @@ static int run_app(si_request *req)
     }
 
 done:
-    end_io(req);
+    si_exchange_end_io(req);
     if (input)
         si_input_detach(input);
     if (errors)
@@ -212,7 +139,8 @@ static int acquire(request_rec *r, si_pool_spec *spec, si_pool **taken_from, si_
     si_pool *pool = *taken_from = si_runtime_pool(spec);
     si_slot *held_slot = NULL;
     si_instance *held_instance = NULL;
-    for (si_request *outer = running_here; outer && !held_slot; outer = outer->outer)
+    for (si_request *outer = si_exchange_innermost(); outer && !held_slot;
+         outer = outer->outer)
         if (outer->slot->pool == pool) {
             held_slot = outer->slot;
             held_instance = outer->instance;
@@ -280,12 +208,11 @@ static int with_interpreter(si_request *req, int (*body)(si_request *, void *), 
     }
     req->st = req->instance->st;
     req->thread_ident = PyThread_get_thread_ident();
-    req->outer = running_here;
-    running_here = req;
+    si_exchange_enter(req);
     si_maint_track(req);
     *result = body(req, baton);
     si_maint_untrack(req);
-    running_here = req->outer;
+    si_exchange_leave(req);
     si_tstate_leave();
     if (pinned)
         si_slot_unpin(&saved);
@@ -415,7 +342,7 @@ static int run_hook_body(si_request *req, void *baton)
     }
     result = call->fn(req, function, environ, call->baton);
 done:
-    end_io(req);
+    si_exchange_end_io(req);
     if (errors)
         si_errors_detach(errors);
     Py_XDECREF(environ);

@@ -2,7 +2,7 @@
 #ifndef SI_RESPONSE_H
 #define SI_RESPONSE_H
 
-#include "si_request.h"
+#include "si_exchange.h"
 
 /* Its type, made per interpreter by si_module.c. */
 extern PyType_Spec si_start_response_spec;
