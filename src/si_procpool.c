@@ -153,6 +153,19 @@ static void process_ended(int reason, void *data, int status)
     start_process(p, backoff);
 }
 
+/* In a new process, before it becomes a pool's: what belongs to the parent (Apache's listeners,
+ * the other pools' sockets) is closed. */
+static void close_inherited(int keep_fd)
+{
+    ap_close_listeners();
+    for (int i = 0; procs && i < procs->nelts; i++) {
+        si_proc *p = APR_ARRAY_IDX(procs, i, si_proc *);
+        if (p->index == 0 && p->listen_fd >= 0 && p->listen_fd != keep_fd)
+            close(p->listen_fd);
+    }
+    procs = NULL;   /* the parent's bookkeeping, not this process's */
+}
+
 /* The backoff is waited out by the new process itself before it starts Python: the parent's
  * monitor hook runs only every ten seconds or so. */
 static void start_process(si_proc *p, apr_interval_time_t delay)
@@ -160,6 +173,7 @@ static void start_process(si_proc *p, apr_interval_time_t delay)
     si_stats_proc *row = si_stats_process(p->spec, p->index);
     pid_t pid = fork();
     if (pid == 0) {
+        close_inherited(p->listen_fd);
         si_procserve_main(p->pconf, p->main_server, p->spec, p->index, p->listen_fd, delay);
         _exit(1);   /* not reached */
     }
@@ -325,15 +339,4 @@ int si_procpool_monitor(apr_pool_t *pool, server_rec *s)
         }
     }
     return DECLINED;
-}
-
-void si_procpool_close_inherited(int keep_fd)
-{
-    ap_close_listeners();
-    for (int i = 0; procs && i < procs->nelts; i++) {
-        si_proc *p = APR_ARRAY_IDX(procs, i, si_proc *);
-        if (p->index == 0 && p->listen_fd >= 0 && p->listen_fd != keep_fd)
-            close(p->listen_fd);
-    }
-    procs = NULL;   /* the parent's bookkeeping, not this process's */
 }

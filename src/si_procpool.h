@@ -22,8 +22,4 @@ void si_procpool_start(apr_pool_t *pconf, server_rec *s);
  * old generations' processes once those are gone. */
 int si_procpool_monitor(apr_pool_t *p, server_rec *s);
 
-/* A process pool's process after fork (si_procserve.c): closes what belongs to the parent and
- * the other pools' processes. */
-void si_procpool_close_inherited(int keep_fd);
-
 #endif

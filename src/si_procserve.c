@@ -6,7 +6,6 @@
  * accepted it, and to app threads inside the request's I/O guard (si_request.h), as in a child.
  */
 #include "si_procserve.h"
-#include "si_procpool.h"
 #include "si_request.h"
 #include "si_runtime.h"
 #include "si_pool.h"
@@ -424,6 +423,25 @@ static void become_user(void)
     }
 }
 
+/* Why the pool's apps failed to load here, if they did, for the status page of every child. */
+static void note_failure(si_pool *pool, si_stats_proc *row)
+{
+    const char *why = pool->spec->probe_failure;
+    si_lock(pool->lock);
+    for (int k = 0; !why && k < pool->slot_count; k++) {
+        si_instance *inst = pool->slots[k].current;
+        for (int m = 0; inst && inst->apps_failed && !why && m < pool->spec->mounts->nelts; m++) {
+            const char *text = si_instance_failure(inst, APR_ARRAY_IDX(pool->spec->mounts, m,
+                                                                        si_mount_conf *));
+            why = *text ? text : NULL;
+        }
+        if (!why && !inst)
+            why = "an interpreter could not be made (see SI02xx in the error log)";
+    }
+    apr_cpystrn(row->failure, why ? why : "", sizeof(row->failure));
+    si_unlock(pool->lock);
+}
+
 /* pchild as an MPM makes it for a child: an allocator of its own with a mutex, since every
  * thread of ours allocates from it or from pools below it. */
 static apr_pool_t *make_process_pool(apr_pool_t *pconf)
@@ -448,7 +466,6 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
     server = (si_server){.spec = spec, .server = spec->server, .index = index,
                          .listen_fd = listen_fd, .row = si_stats_process(spec, index),
                          .io_timeout = s->timeout};
-    si_procpool_close_inherited(listen_fd);
     /* Signals: the main thread takes them with sigwait; workers get SIGUSR2 to leave accept. */
     sigset_t waited;
     sigemptyset(&waited);
@@ -506,8 +523,10 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
             break;
         if (!ready && pool && !si_pool_is_starting(pool)) {
             ready = 1;
-            if (server.row)
+            if (server.row) {
+                note_failure(pool, server.row);
                 atomic_store(&server.row->state, SI_PROC_READY);
+            }
         }
         if (draining && atomic_load(&server.active) == 0
             && apr_time_now() - atomic_load(&server.last_active) > SI_DRAIN_IDLE)

@@ -78,6 +78,8 @@ typedef struct {
     _Atomic apr_uint64_t requests;   /* served by this slot's processes, all of them */
     _Atomic apr_uint32_t active;     /* requests it runs now */
     _Atomic apr_time_t started;
+    char failure[240];               /* why its pool failed to load there, or "": written by
+                                      * the process before it stores state READY */
 } si_stats_proc;
 
 /* Process `index` of a process pool, or NULL (no segment, or not a process pool). */

@@ -62,16 +62,25 @@ typedef struct {
     apr_uint32_t restarts, active;
     apr_uint64_t requests;
     apr_time_t started;
+    const char *failure;            /* NULL: none */
 } proc_view;
 
-static proc_view view(const si_pool_spec *spec, int k)
+static proc_view view(apr_pool_t *p, const si_pool_spec *spec, int k)
 {
     si_stats_proc *row = si_stats_process(spec, k);
     if (!row)
         return (proc_view){0};
-    return (proc_view){atomic_load(&row->pid), atomic_load(&row->state),
-                       atomic_load(&row->restarts), atomic_load(&row->active),
-                       atomic_load(&row->requests), atomic_load(&row->started)};
+    proc_view v = {atomic_load(&row->pid), atomic_load(&row->state),
+                   atomic_load(&row->restarts), atomic_load(&row->active),
+                   atomic_load(&row->requests), atomic_load(&row->started), NULL};
+    if (v.state == SI_PROC_READY && row->failure[0])   /* written before READY was stored */
+        v.failure = apr_pstrndup(p, row->failure, sizeof(row->failure));
+    return v;
+}
+
+static const char *shown_state(const proc_view *v)
+{
+    return v->failure ? "failed" : state_name(v->state);
 }
 
 void si_status_procs_json(request_rec *r)
@@ -88,12 +97,15 @@ void si_status_procs_json(request_rec *r)
             ap_rprintf(r, ", \"failure\": %s", quoted(r->pool, spec->unavailable));
         ap_rputs(", \"processes\": [", r);
         for (int k = 0; k < spec->processes; k++) {
-            proc_view v = view(spec, k);
+            proc_view v = view(r->pool, spec, k);
             ap_rprintf(r, "%s{\"index\": %d, \"pid\": %ld, \"state\": \"%s\", \"restarts\": %u, "
                        "\"requests\": %" APR_UINT64_T_FMT ", \"active\": %u, "
-                       "\"uptime_seconds\": %" APR_TIME_T_FMT "}", k ? ", " : "", k,
-                       (long)v.pid, state_name(v.state), v.restarts, v.requests, v.active,
+                       "\"uptime_seconds\": %" APR_TIME_T_FMT, k ? ", " : "", k,
+                       (long)v.pid, shown_state(&v), v.restarts, v.requests, v.active,
                        v.started ? apr_time_sec(apr_time_now() - v.started) : 0);
+            if (v.failure)
+                ap_rprintf(r, ", \"error\": %s", quoted(r->pool, v.failure));
+            ap_rputs("}", r);
         }
         ap_rputs("]}", r);
     }
@@ -117,8 +129,9 @@ void si_status_procs_prometheus(request_rec *r)
         for (int i = 0; i < pools->nelts; i++) {
             si_pool_spec *spec = APR_ARRAY_IDX(pools, i, si_pool_spec *);
             for (int k = 0; k < spec->processes; k++) {
-                proc_view v = view(spec, k);
-                apr_uint64_t value = m == 0 ? v.state == SI_PROC_READY : m == 1 ? v.active
+                proc_view v = view(r->pool, spec, k);
+                apr_uint64_t value = m == 0 ? v.state == SI_PROC_READY && !v.failure
+                                     : m == 1 ? v.active
                                      : m == 2 ? v.requests : v.restarts;
                 ap_rprintf(r, "mod_subinterp_%s{pool=%s,vhost=%s,process=\"%d\"} %"
                            APR_UINT64_T_FMT "\n", metrics[m][0], quoted(r->pool, spec->name),
@@ -142,15 +155,17 @@ void si_status_procs_html(request_rec *r)
             ap_rprintf(r, "<p class=\"failed\">No processes: %s</p>\n",
                        ap_escape_html(r->pool, spec->unavailable));
         ap_rputs("<table><tr><th>process</th><th>pid</th><th>state</th><th>active</th>"
-                 "<th>requests</th><th>restarts</th><th>up (s)</th></tr>\n", r);
+                 "<th>requests</th><th>restarts</th><th>up (s)</th><th>why</th></tr>\n", r);
         for (int k = 0; k < spec->processes; k++) {
-            proc_view v = view(spec, k);
-            const char *state = state_name(v.state);
+            proc_view v = view(r->pool, spec, k);
+            const char *state = shown_state(&v);
             ap_rprintf(r, "<tr><td>%d</td><td>%ld</td><td class=\"%s\">%s</td><td>%u</td><td>%"
-                       APR_UINT64_T_FMT "</td><td>%u</td><td>%" APR_TIME_T_FMT "</td></tr>\n", k,
-                       (long)v.pid, v.state == SI_PROC_READY ? "ready" : "down", state,
+                       APR_UINT64_T_FMT "</td><td>%u</td><td>%" APR_TIME_T_FMT "</td>"
+                       "<td class=\"why\">%s</td></tr>\n", k, (long)v.pid,
+                       v.failure ? "failed" : v.state == SI_PROC_READY ? "ready" : "down", state,
                        v.active, v.requests, v.restarts,
-                       v.started ? apr_time_sec(apr_time_now() - v.started) : 0);
+                       v.started ? apr_time_sec(apr_time_now() - v.started) : 0,
+                       v.failure ? ap_escape_html(r->pool, v.failure) : "");
         }
         ap_rputs("</table>\n", r);
     }

@@ -15,6 +15,7 @@ import requests
 
 from conftest import scratch_dir
 from harness import GRANT_APPS as DIRECTORY, running
+from httpd_conf import BASE_MODULES
 
 VENV = sys.prefix
 
@@ -47,8 +48,22 @@ def pool_pids(httpd, path="/p/", tries=40):
 
 
 class TestProcessPool:
+    HTTPD_OPTIONS = {"modules": BASE_MODULES + ("auth_basic", "authn_core", "authz_user")}
     CONFIG = DIRECTORY + """
 LimitRequestBody 0
+SetEnv SI_FROM_SETENV set-by-apache
+SubinterpPool auth interpreters=1
+<LocationMatch "^/(p|local)/">
+    SubinterpTrustedProxies 127.0.0.1
+    SubinterpTrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto
+</LocationMatch>
+<LocationMatch "^/(p|local)/private">
+    AuthType Basic
+    AuthName "private"
+    AuthBasicProvider subinterp
+    SubinterpAuthUserScript {apps}/auth_users.py pool=auth
+    Require valid-user
+</LocationMatch>
 SubinterpPool procs processes=2 threads=4
 SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
 SubinterpScriptAlias /stream {apps}/stream.py pool=procs
@@ -92,15 +107,21 @@ SubinterpScriptAlias /small {apps}/echo.py pool=procs
         assert info["user"] == pwd.getpwuid(os.getuid()).pw_name if os.getuid() else True
 
     def test_environ_is_the_same_as_in_a_child(self, httpd):
-        headers = {"X-Custom": "v1", "Cookie": "a=b"}
-        there = httpd.get("/p/environ?x=1&y=%C3%A9", headers=headers).json()
-        here = httpd.get("/local/environ?x=1&y=%C3%A9", headers=headers).json()
+        headers = {"X-Custom": "v1", "Cookie": "a=b", "X-Forwarded-For": "203.0.113.9",
+                   "X-Forwarded-Proto": "https"}
+        auth = ("alice", "secret")
+        there = httpd.get("/p/private/environ?x=1&y=%C3%A9", headers=headers, auth=auth).json()
+        here = httpd.get("/local/private/environ?x=1&y=%C3%A9", headers=headers,
+                         auth=auth).json()
         for key in ("SCRIPT_FILENAME", "SCRIPT_NAME", "mod_subinterp.pool", "REMOTE_PORT", "REQUEST_URI",
                     "SERVER_SOFTWARE"):
             there.pop(key, None)
             here.pop(key, None)
         assert there == here
-        assert there["PATH_INFO"] == "/environ" and there["HTTP_X_CUSTOM"] == "v1"
+        assert there["PATH_INFO"] == "/private/environ" and there["HTTP_X_CUSTOM"] == "v1"
+        assert there["SI_FROM_SETENV"] == "set-by-apache" and there["REMOTE_USER"] == "alice"
+        assert there["REMOTE_ADDR"] == "203.0.113.9" and there["wsgi.url_scheme"] == "https"
+        assert there["HTTPS"] == "on" and "HTTP_AUTHORIZATION" not in there
 
     def test_an_upload_and_a_download_of_a_gigabyte_stream_with_bounded_memory(self, httpd):
         chunk = os.urandom(1 << 20)
@@ -186,6 +207,31 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=own
         r = httpd.get("/p/sleep?5")
         assert r.status_code == 504
         httpd.expect_log(r"SI0440: pool own interpreter \d: GET /p/sleep")
+
+
+class TestAnAppThatFailsToImport:
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=1 threads=2
+SubinterpScriptAlias /broken {apps}/broken_import.py pool=procs
+SubinterpScriptAlias /fine {apps}/hello.py pool=procs
+<Location /subinterp-status>
+    SetHandler subinterp-status
+</Location>
+"""
+    EXPECTED_LOG = [r"SI0301: pool procs", r"SI0302: pool procs"]
+
+    def test_the_process_shows_failed_with_the_reason(self, httpd):
+        assert httpd.get("/fine").text == "Hello, world!\n"
+        assert httpd.get("/broken").status_code == 500
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:   # its main thread notices the load within 0.2 s
+            (pool,) = httpd.get("/subinterp-status?json").json()["process_pools"]
+            (proc,) = pool["processes"]
+            if proc["state"] != "starting":
+                break
+            time.sleep(0.05)
+        assert proc["state"] == "failed"
+        assert "broken_import.py fails to import on purpose" in proc["error"]
 
 
 class TestOnlyProcessPools:
@@ -362,6 +408,17 @@ class TestRefusals:
                        "SubinterpScriptAlias / {apps}/hello.py pool=p\n")
         code, out = server.configtest()
         assert code != 0 and "SI0102" in out and "add processes=N" in out
+
+    def test_an_auth_script_in_a_process_pool_is_refused(self, scratch):
+        from harness import Httpd
+        server = Httpd(scratch, DIRECTORY + """
+SubinterpPool p processes=1
+<Location /private>
+    SubinterpAccessScript {apps}/access.py pool=p
+</Location>
+""")
+        code, out = server.configtest()
+        assert code != 0 and "SI0124" in out and "run in Apache's children" in out
 
     def test_a_handler_pool_that_is_a_process_pool_is_refused(self, scratch):
         from harness import Httpd

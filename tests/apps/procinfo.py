@@ -52,7 +52,7 @@ def application(environ, start_response):
         return reply(start_response, {}, status=query + " Chosen")
     if path == "/raise":
         raise RuntimeError("procinfo raised on purpose")
-    if path == "/environ":
+    if path.endswith("/environ"):
         return reply(start_response, {k: v for k, v in environ.items() if isinstance(v, str)})
     return reply(start_response, {
         "pid": os.getpid(), "ppid": os.getppid(), "uid": os.getuid(), "gid": os.getgid(),
