@@ -5,6 +5,7 @@
 #include "si_pool.h"
 #include "si_runtime.h"
 #include "si_status_procs.h"
+#include "si_status_text.h"
 
 #include "mod_status.h"
 
@@ -95,45 +96,6 @@ static apr_int64_t resident_bytes(void)
     return (apr_int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
-static const char *json_string(apr_pool_t *p, const char *s)
-{
-    /* Pool names come from the configuration: escape what JSON requires. */
-    char *out = apr_palloc(p, strlen(s) * 6 + 3), *o = out;
-    *o++ = '"';
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            *o++ = '\\';
-            *o++ = *c;
-        }
-        else if (*c < 0x20) {
-            o += sprintf(o, "\\u%04x", *c);
-        }
-        else {
-            *o++ = *c;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
-
-static const char *label(apr_pool_t *p, const char *s)
-{
-    /* Prometheus label values escape backslash, double quote and newline. */
-    char *out = apr_palloc(p, strlen(s) * 2 + 1), *o = out;
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            *o++ = '\\';
-        if (*s == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-            continue;
-        }
-        *o++ = *s;
-    }
-    *o = '\0';
-    return out;
-}
 
 /* "failed": the pool's imports killed the start-up probe (SI0305), so it was never loaded, or
  * an app of the pool failed to import in that interpreter (SI0301/SI0303).  "starting": the
@@ -144,16 +106,9 @@ static const char *slot_state(si_pool *pool, const slot_snapshot *ss)
            : ss->starting ? "starting" : "down";
 }
 
-/* Allocates from the page's request memory pool: request threads never allocate from the
- * child's memory pool (two renders at once, or the maintenance thread, would corrupt it). */
 static const char *vhost_of(apr_pool_t *p, si_pool *pool)
 {
-    server_rec *s = pool->spec->server;
-    if (!s->is_virtual)
-        return "main server";
-    /* ServerName often has no port; the <VirtualHost> address does. */
-    unsigned port = s->port ? s->port : s->addrs ? s->addrs->host_port : 0;
-    return apr_psprintf(p, "%s:%u", s->server_hostname, port);
+    return si_status_vhost(p, pool->spec);
 }
 
 /* Server-wide figures (every child), from shared memory. */
@@ -184,15 +139,15 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     ap_set_content_type(r, "application/json");
     ap_rprintf(r, "{\"version\": \"%s\", \"python\": %s, \"pid\": %" APR_PID_T_FMT ", "
                "\"rss_bytes\": %" APR_INT64_T_FMT ", \"uptime_seconds\": %" APR_TIME_T_FMT
-               ", \"pools\": [", SI_VERSION, json_string(r->pool, Py_GetVersion()), getpid(), rss,
+               ", \"pools\": [", SI_VERSION, si_status_json(r->pool, Py_GetVersion()), getpid(), rss,
                apr_time_sec(apr_time_now() - si_runtime_started()));
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         si_pool_spec *spec = ps->pool->spec;
         ap_rprintf(r, "%s{\"name\": %s, \"vhost\": %s, \"gil\": \"%s\", \"max_active\": %d, "
                    "\"max_requests\": %d, \"retired\": %d, \"rejected\": %" APR_UINT64_T_FMT
-                   ", \"interpreters\": [", i ? ", " : "", json_string(r->pool, ps->pool->name),
-                   json_string(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(spec->gil),
+                   ", \"interpreters\": [", i ? ", " : "", si_status_json(r->pool, ps->pool->name),
+                   si_status_json(r->pool, vhost_of(r->pool, ps->pool)), si_gil_name(spec->gil),
                    spec->max_active, spec->max_requests, ps->retired, ps->rejected);
         for (int k = 0; k < ps->pool->slot_count; k++) {
             slot_snapshot *ss = &ps->slots[k];
@@ -204,7 +159,7 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
             if (ps->pool->slots[k].cpu >= 0)   /* cpu-affinity=on; fixed at child start */
                 ap_rprintf(r, ", \"cpu\": %d", ps->pool->slots[k].cpu);
             if (ss->failure)
-                ap_rprintf(r, ", \"error\": %s", json_string(r->pool, ss->failure));
+                ap_rprintf(r, ", \"error\": %s", si_status_json(r->pool, ss->failure));
             ap_rputs("}", r);
         }
         ap_rputs("], \"server_wide\": {", r);
@@ -212,7 +167,7 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
             ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, m ? ", " : "", server_stats[m].json,
                        si_stats_get(spec, server_stats[m].stat));
         if (spec->probe_failure)
-            ap_rprintf(r, ", \"failure\": %s", json_string(r->pool, spec->probe_failure));
+            ap_rprintf(r, ", \"failure\": %s", si_status_json(r->pool, spec->probe_failure));
         ap_rputs("}, \"shared_cache\": {", r);
         const char *sep = "";
 #define SI_SHARED_JSON(field, kind, help)                                                    \
@@ -257,8 +212,8 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
         metric_header(r, slot_metrics[m].name, slot_metrics[m].type, slot_metrics[m].help);
         for (int i = 0; i < pools->nelts; i++) {
             pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
-            const char *pool_label = label(r->pool, ps->pool->name);
-            const char *vhost = label(r->pool, vhost_of(r->pool, ps->pool));
+            const char *pool_label = si_status_label(r->pool, ps->pool->name);
+            const char *vhost = si_status_label(r->pool, vhost_of(r->pool, ps->pool));
             for (int k = 0; k < ps->pool->slot_count; k++) {
                 slot_snapshot *ss = &ps->slots[k];
                 ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\",interpreter=\"%d\","
@@ -283,8 +238,8 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
         for (int i = 0; i < pools->nelts; i++) {
             pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
             ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\"%s%s%s} %" APR_UINT64_T_FMT
-                       "\n", server_stats[m].metric, label(r->pool, ps->pool->name),
-                       label(r->pool, vhost_of(r->pool, ps->pool)),
+                       "\n", server_stats[m].metric, si_status_label(r->pool, ps->pool->name),
+                       si_status_label(r->pool, vhost_of(r->pool, ps->pool)),
                        server_stats[m].klass ? ",class=\"" : "",
                        server_stats[m].klass ? server_stats[m].klass : "",
                        server_stats[m].klass ? "\"" : "",
@@ -299,23 +254,23 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
         for (int k = 0; k < ps->pool->slot_count; k++)
             up = up && strcmp(slot_state(ps->pool, &ps->slots[k]), "ready") == 0;
         ap_rprintf(r, "mod_subinterp_app_up{pool=\"%s\",vhost=\"%s\",pid=\"%" APR_PID_T_FMT
-                   "\"} %d\n", label(r->pool, ps->pool->name),
-                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, up);
+                   "\"} %d\n", si_status_label(r->pool, ps->pool->name),
+                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid, up);
     }
     metric_header(r, "retired_interpreters", "gauge", "Replaced interpreters not yet ended.");
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         ap_rprintf(r, "mod_subinterp_retired_interpreters{pool=\"%s\",vhost=\"%s\",pid=\"%"
-                   APR_PID_T_FMT "\"} %d\n", label(r->pool, ps->pool->name),
-                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->retired);
+                   APR_PID_T_FMT "\"} %d\n", si_status_label(r->pool, ps->pool->name),
+                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->retired);
     }
 #define SI_SHARED_METRIC(field, kind, help)                                                  \
     metric_header(r, "shared_cache_" #field, kind, help);                                   \
     for (int i = 0; i < pools->nelts; i++) {                                                 \
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);                         \
         ap_rprintf(r, "mod_subinterp_shared_cache_" #field "{pool=\"%s\",vhost=\"%s\",pid=\"%" \
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name), \
-                   label(r->pool, vhost_of(r->pool, ps->pool)), pid,                         \
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", si_status_label(r->pool, ps->pool->name), \
+                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid,                         \
                    (apr_uint64_t)ps->shared.field);                                          \
     }
     SI_SHARED_STATS(SI_SHARED_METRIC)
@@ -324,8 +279,8 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         ap_rprintf(r, "mod_subinterp_rejected_total{pool=\"%s\",vhost=\"%s\",pid=\"%"
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", label(r->pool, ps->pool->name),
-                   label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->rejected);
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", si_status_label(r->pool, ps->pool->name),
+                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->rejected);
     }
     si_status_procs_prometheus(r);
 }

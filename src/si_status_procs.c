@@ -2,6 +2,7 @@
 #include "si_status_procs.h"
 #include "si_config.h"
 #include "si_stats.h"
+#include "si_status_text.h"
 
 #include "http_main.h"
 #include "http_protocol.h"
@@ -11,37 +12,6 @@ static const char *const state_names[] = {"down", "starting", "ready", "stopping
 static const char *state_name(int state)
 {
     return state >= 0 && state <= SI_PROC_RECYCLING ? state_names[state] : "unknown";
-}
-
-static const char *vhost_name(apr_pool_t *p, const si_pool_spec *spec)
-{
-    server_rec *s = spec->server;
-    if (!s->is_virtual)
-        return "main server";
-    unsigned port = s->port ? s->port : s->addrs ? s->addrs->host_port : 0;
-    return apr_psprintf(p, "%s:%u", s->server_hostname, port);
-}
-
-/* A JSON or Prometheus label string: the configuration's names, escaped. */
-static const char *quoted(apr_pool_t *p, const char *s)
-{
-    char *out = apr_palloc(p, strlen(s) * 6 + 3), *o = out;
-    *o++ = '"';
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            *o++ = '\\';
-            *o++ = *c;
-        }
-        else if (*c < 0x20) {
-            o += sprintf(o, "\\u%04x", *c);
-        }
-        else {
-            *o++ = *c;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
 }
 
 static apr_array_header_t *process_pools(apr_pool_t *p)
@@ -90,11 +60,11 @@ void si_status_procs_json(request_rec *r)
     for (int i = 0; i < pools->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(pools, i, si_pool_spec *);
         ap_rprintf(r, "%s{\"name\": %s, \"vhost\": %s, \"gil\": \"%s\", \"threads\": %d, "
-                   "\"user\": %s", i ? ", " : "", quoted(r->pool, spec->name),
-                   quoted(r->pool, vhost_name(r->pool, spec)), si_gil_name(spec->gil),
-                   spec->threads, quoted(r->pool, spec->user ? spec->user : ""));
+                   "\"user\": %s", i ? ", " : "", si_status_json(r->pool, spec->name),
+                   si_status_json(r->pool, si_status_vhost(r->pool, spec)), si_gil_name(spec->gil),
+                   spec->threads, si_status_json(r->pool, spec->user ? spec->user : ""));
         if (spec->unavailable)
-            ap_rprintf(r, ", \"failure\": %s", quoted(r->pool, spec->unavailable));
+            ap_rprintf(r, ", \"failure\": %s", si_status_json(r->pool, spec->unavailable));
         ap_rputs(", \"processes\": [", r);
         for (int k = 0; k < spec->processes; k++) {
             proc_view v = view(r->pool, spec, k);
@@ -104,7 +74,7 @@ void si_status_procs_json(request_rec *r)
                        (long)v.pid, shown_state(&v), v.restarts, v.requests, v.active,
                        v.started ? apr_time_sec(apr_time_now() - v.started) : 0);
             if (v.failure)
-                ap_rprintf(r, ", \"error\": %s", quoted(r->pool, v.failure));
+                ap_rprintf(r, ", \"error\": %s", si_status_json(r->pool, v.failure));
             ap_rputs("}", r);
         }
         ap_rputs("]}", r);
@@ -133,9 +103,10 @@ void si_status_procs_prometheus(request_rec *r)
                 apr_uint64_t value = m == 0 ? v.state == SI_PROC_READY && !v.failure
                                      : m == 1 ? v.active
                                      : m == 2 ? v.requests : v.restarts;
-                ap_rprintf(r, "mod_subinterp_%s{pool=%s,vhost=%s,process=\"%d\"} %"
-                           APR_UINT64_T_FMT "\n", metrics[m][0], quoted(r->pool, spec->name),
-                           quoted(r->pool, vhost_name(r->pool, spec)), k, value);
+                ap_rprintf(r, "mod_subinterp_%s{pool=\"%s\",vhost=\"%s\",process=\"%d\"} %"
+                           APR_UINT64_T_FMT "\n", metrics[m][0],
+                           si_status_label(r->pool, spec->name),
+                           si_status_label(r->pool, si_status_vhost(r->pool, spec)), k, value);
             }
         }
     }
@@ -148,7 +119,7 @@ void si_status_procs_html(request_rec *r)
         si_pool_spec *spec = APR_ARRAY_IDX(pools, i, si_pool_spec *);
         ap_rprintf(r, "<h2>Process pool %s <small>(%s, processes=%d, threads=%d, gil=%s%s%s)"
                    "</small></h2>\n", ap_escape_html(r->pool, spec->name),
-                   ap_escape_html(r->pool, vhost_name(r->pool, spec)), spec->processes,
+                   ap_escape_html(r->pool, si_status_vhost(r->pool, spec)), spec->processes,
                    spec->threads, si_gil_name(spec->gil), spec->user ? ", user=" : "",
                    spec->user ? ap_escape_html(r->pool, spec->user) : "");
         if (spec->unavailable)

@@ -108,6 +108,25 @@ def read_until_closed(sock):
         chunks.append(chunk)
 
 
+def read_until(sock, marker, timeout):
+    """Reads until marker arrived (or the server closed); returns what came."""
+    sock.settimeout(timeout)
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def curl_speaks_http2():
+    import shutil
+    if not shutil.which("curl") or not os.path.exists("/usr/lib/apache2/modules/mod_http2.so"):
+        return False
+    return "HTTP2" in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout
+
+
 def eventually(probe, expected, timeout=5):
     """Polls probe() until it returns expected (or the time is up); returns the last value.
     For effects that follow a complete response, such as the app's close()."""

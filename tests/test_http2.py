@@ -5,15 +5,7 @@ import time
 
 import pytest
 
-from harness import GRANT_APPS as DIRECTORY, running
-
-
-def curl_speaks_http2():
-    import shutil
-    import subprocess
-    if not shutil.which("curl") or not os.path.exists("/usr/lib/apache2/modules/mod_http2.so"):
-        return False
-    return "HTTP2" in subprocess.run(["curl", "-V"], capture_output=True, text=True).stdout
+from harness import GRANT_APPS as DIRECTORY, curl_speaks_http2, running
 
 
 @pytest.mark.skipif(not curl_speaks_http2(), reason="needs curl with HTTP/2 and mod_http2")

@@ -5,18 +5,7 @@ import os
 import socket
 import time
 
-from harness import GRANT_APPS as DIRECTORY, eventually
-
-
-def read_until(sock, marker, timeout):
-    sock.settimeout(timeout)
-    data = b""
-    while marker not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
+from harness import GRANT_APPS as DIRECTORY, eventually, read_until
 
 
 class TestResponse:
