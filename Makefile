@@ -43,7 +43,7 @@ DEB_TEST      = apache2:$(HTTPD) apache2-dev:$(APXS) valgrind:valgrind curl:curl
 DEB_FUZZ     := clang:clang
 DEB_BENCH    := wrk:wrk apache2-utils:ab nghttp2-client:h2load redis-server:redis-server
 
-.PHONY: all module module-path install bench bench-shared bench-deps deps apache venv access run test check clean \
+.PHONY: all module module-path install bench bench-scaling bench-shared bench-deps deps apache venv access run test check clean \
         distclean check-python asan asan-module asan-run tsan fuzz fuzz-regressions valgrind \
         soak storm
 
@@ -252,6 +252,13 @@ $(CEILING_MODULE): tests/bench/mod_hello_ceiling.c
 bench: module apache access bench-deps $(CEILING_MODULE)
 	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python $(CURDIR)/$(CEILING_MODULE)
 	$(BENCH_VENV)/bin/python tests/bench/run.py $(BENCH_ARGS)
+
+# CPU-bound and Flask at 1, 2, 4, 8 and 16 interpreters against gunicorn sync with as many
+# workers; prints the ratio table (under 10 minutes on 16 cores).  SCALING_COUNTS=1,2 narrows it.
+SCALING_COUNTS ?= 1,2,4,8,16
+bench-scaling: module apache access bench-deps
+	@tools/grant-apache-access $(CURDIR)/$(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python tests/bench/scaling.py --counts $(SCALING_COUNTS)
 
 # mod_subinterp.shared.cache against Redis on loopback and per-interpreter dicts (a few minutes;
 # docs/shared-state.md).

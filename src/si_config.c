@@ -792,7 +792,8 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
         for (int i = 0; i < conf->pool_specs->nelts; i++) {
             si_pool_spec *spec = APR_ARRAY_IDX(conf->pool_specs, i, si_pool_spec *);
             if (spec->interpreters == 0)
-                spec->interpreters = spec->gil == SI_GIL_OWN ? si_online_cpus() : 1;
+                spec->interpreters = spec->gil == SI_GIL_OWN
+                                     ? SI_DEFAULT_INTERPRETERS_PER_CPU * si_online_cpus() : 1;
             spec->reloading = conf->reloading == 1;
         }
     }

@@ -70,10 +70,10 @@ SubinterpScriptAlias /hello {apps}/hello.py
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"
         assert "<h2>Pool p <small>(main server, gil=own, interpreters=2, max-active=4, " \
                "queue-timeout=30 s)</small></h2>" in r.text
-        # p has 2; /hello's implicit pool one per online CPU (as the module counts them); v has 1
+        # p has 2; /hello's implicit pool two per online CPU (as the module counts them); v has 1
         cpus = os.sysconf("SC_NPROCESSORS_ONLN")
         # (and the summary has a row for each of the 3 pools)
-        assert r.text.count("<td class=\"ready\">ready</td>") == 2 + cpus + 1 + 3
+        assert r.text.count("<td class=\"ready\">ready</td>") == 2 + 2 * cpus + 1 + 3
         assert "quo\\te" in r.text
 
     def test_rows_in_mod_status(self, httpd):

@@ -48,6 +48,16 @@ WORKLOADS = {
 # h2load: 4 connections of 4 concurrent streams each, as many requests in flight as wrk's 16.
 H2_WORKLOADS = {"h2-hello": "/hello", "h2-flask": "/json"}
 H2_CONNECTIONS, H2_STREAMS = 4, 4
+# Debian 12's mpm_event.conf, as shipped (later lines of a config win over tools/httpd_conf.py's).
+DEBIAN_MPM_EVENT = """StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+ServerLimit 16
+"""
 
 
 def free_port():
@@ -98,6 +108,12 @@ class Server:
 
     def apache_body(self, root):
         d = '<Directory "%s">\n    Require all granted\n</Directory>\n' % HERE
+        if self.kind == "subinterp" and self.param[0] == "debian":
+            # Debian's /etc/apache2/mods-available/mpm_event.conf as shipped, and the pool the
+            # README starts with (no options): what users run before they tune anything.
+            return DEBIAN_MPM_EVENT + d + ("SubinterpPool bench virtualenv=%s %s\n"
+                                           "SubinterpScriptAlias / %s pool=bench\n" % (
+                                               VENV, self.pool_options, APP))
         if self.kind == "subinterp" and self.param[0] == "processes":
             # A process pool: gil=main in each process, threads split as mod_wsgi's daemons'
             return d + ("SubinterpPool bench processes=%d threads=%d virtualenv=%s %s\n"
@@ -272,6 +288,7 @@ def contenders(selected):
     out = [Server("mod_subinterp own x%d" % n, "subinterp", ("own", n))
            for n in range(1, CORES + 1)]
     out += [
+        Server("mod_subinterp Debian stock MPM", "subinterp", ("debian", 0)),
         Server("mod_subinterp shared", "subinterp", ("shared", 1)),
         Server("mod_wsgi embedded", "mod_wsgi", "embedded"),
         Server("mod_wsgi per-interpreter GIL", "mod_wsgi", "per-interpreter-gil"),
