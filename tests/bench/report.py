@@ -21,7 +21,10 @@ def write(results, names, workloads, h2_names=(), h2_workloads=()):
              "Measured by `%s` on %s (%s, Python %s): wrk with 2 threads and 16 connections, "
              "%d s per run after a 1 s warm-up, %d interleaved repeat(s), medians. Every "
              "contender serves `tests/bench/combined.py` on loopback; Apache contenders run one "
-             "child of 16 threads (event MPM). wrk runs on the same cores as the server." % (
+             "child of 16 threads (event MPM), except the Debian stock MPM contender: Debian's "
+             "mpm_event.conf as shipped (StartServers 2, ThreadsPerChild 25, MaxRequestWorkers "
+             "150) with the pool the README starts with.  Process pools and mod_wsgi's daemon "
+             "mode run 2 processes of 8 threads. wrk runs on the same cores as the server." % (
                  results["command"], results["date"], results["machine"], results["python"],
                  results["duration"], results["repeats"]), "",
              "## Throughput (requests/s; in brackets, the ratio to %s)" % ref, "",
