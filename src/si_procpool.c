@@ -57,6 +57,7 @@ typedef struct {
 } si_old_process;
 
 typedef struct {
+    unsigned generation;            /* names each start's sockets apart from the last one's */
     int count;
     si_old_process old[SI_OLD_MAX];
 } si_retained;
@@ -220,11 +221,14 @@ static const char *socket_dir(apr_pool_t *p, const char **dir)
     return NULL;
 }
 
-/* The listening socket of spec, in dir; -1 with *why set. */
-static int make_listener(apr_pool_t *p, si_pool_spec *spec, const char *dir, const char **why)
+/* The listening socket of spec, in dir; -1 with *why set.  Each start or restart gets paths of
+ * its own: the old generation's processes keep serving on theirs, and remove it when the last
+ * of them is gone (old_process_ended), which must not take the new one with it. */
+static int make_listener(apr_pool_t *p, si_pool_spec *spec, const char *dir,
+                         unsigned generation, const char **why)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    const char *path = apr_psprintf(p, "%s/%ld-%d-%s.sock", dir, (long)getpid(),
+    const char *path = apr_psprintf(p, "%s/%ld-%u-%d-%s.sock", dir, (long)getpid(), generation,
                                     spec->ordinal, spec->name);
     if (strlen(path) >= sizeof(addr.sun_path)) {
         *why = apr_psprintf(p, "the socket path %s is longer than a Unix socket allows (%d); "
@@ -267,8 +271,10 @@ static apr_status_t hand_over(void *data)
     si_retained *keep = retained();
     exiting = 1;
     for (int i = 0; stopping && i < keep->count; i++)
-        if (keep->old[i].pid)
+        if (keep->old[i].pid) {
             kill(keep->old[i].pid, SIGTERM);
+            unlink(keep->old[i].path);   /* no child will connect again */
+        }
     for (int i = 0; procs && i < procs->nelts; i++) {
         si_proc *p = APR_ARRAY_IDX(procs, i, si_proc *);
         if (p->proc.pid > 0) {
@@ -297,6 +303,7 @@ void si_procpool_start(apr_pool_t *pconf, server_rec *s)
     procs = apr_array_make(pconf, 4, sizeof(si_proc *));   /* each registered: never moved */
     exiting = 0;
     adopt_old_processes(pconf);
+    unsigned generation = ++retained()->generation;
     for (int i = 0; i < specs->nelts; i++) {
         si_pool_spec *spec = APR_ARRAY_IDX(specs, i, si_pool_spec *);
         if (!spec->processes)
@@ -309,7 +316,7 @@ void si_procpool_start(apr_pool_t *pconf, server_rec *s)
         const char *why = dir_problem;
         if (!why && spec->user && geteuid() != 0 && spec->uid != geteuid())
             why = apr_psprintf(pconf, "user=%s needs Apache to start as root", spec->user);
-        int fd = why ? -1 : make_listener(pconf, spec, dir, &why);
+        int fd = why ? -1 : make_listener(pconf, spec, dir, generation, &why);
         if (fd < 0) {
             spec->unavailable = why;
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, spec->server, "SI0700: "

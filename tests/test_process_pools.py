@@ -293,6 +293,7 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
 
 class TestGracefulRestartUnderLoad:
     CONFIG = DIRECTORY + """
+DefaultRuntimeDir {root}
 SubinterpPool procs processes=2 threads=4
 SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
 """
@@ -312,6 +313,25 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
             codes = [c for f in futures for c in f.result()]
         assert len(codes) > 100 and set(codes) == {200}
         assert httpd.get("/p/").status_code == 200
+
+    def test_the_new_socket_outlives_the_old_processes(self, httpd):
+        sockets = os.path.join(httpd.root, "subinterp-sockets")
+        before = set(os.listdir(sockets))
+        old = pool_pids(httpd, tries=16)
+        httpd.graceful()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not pool_pids(httpd, tries=8).isdisjoint(old):
+            time.sleep(0.2)
+        # The old processes drain (5 s idle), exit, and their socket goes with them; the new
+        # generation's stays.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % pid)
+                                                  for pid in old):
+            time.sleep(0.2)
+        time.sleep(2)   # the MPM reaps them on its once-a-second tick
+        assert httpd.get("/p/").status_code == 200
+        after = set(os.listdir(sockets))
+        assert len(after) == 1 and after != before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="user= needs Apache started as root")
