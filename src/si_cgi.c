@@ -179,3 +179,13 @@ int si_cgi_body_too_large(request_rec *r)
                   r->uri, announced, limit);
     return 1;
 }
+
+void si_cgi_body_read_failed(request_rec *r, apr_status_t rv, char *msg, apr_size_t size)
+{
+    if (rv == AP_FILTER_ERROR)
+        apr_cpystrn(msg, "refused by Apache (over LimitRequestBody, or malformed)", size);
+    else
+        apr_strerror(rv, msg, size);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, rv == AP_FILTER_ERROR ? 0 : rv, r, "SI0420: reading "
+                  "the request body of %s failed: %s", r->uri, msg);
+}

@@ -92,4 +92,8 @@ int si_cgi_vars(request_rec *r, const si_cgi_mapping *map, si_cgi_sink *sink, in
  * with 413 before any app sees a byte (a chunked one is caught by HTTP_IN while it is read). */
 int si_cgi_body_too_large(request_rec *r);
 
+/* A read of r's body failed with rv: logs SI0420 (info: the client's doing) and writes what
+ * went wrong into msg (AP_FILTER_ERROR: HTTP_IN refused the body and answered the client). */
+void si_cgi_body_read_failed(request_rec *r, apr_status_t rv, char *msg, apr_size_t size);
+
 #endif

@@ -126,20 +126,12 @@ static Py_ssize_t fill(si_input *self, Py_ssize_t want)
 
     if (rv != APR_SUCCESS) {
         char msg[120];
-        if (rv == AP_FILTER_ERROR) {
-            /* HTTP_IN refused the body (over LimitRequestBody, bad chunking) and has already
-             * answered the client; nothing the app produces may follow that answer. */
-            req->input_status = AP_FILTER_ERROR;
-            apr_cpystrn(msg, "refused by Apache (over LimitRequestBody, or malformed)",
-                        sizeof(msg));
-        }
-        else {
-            req->input_status = rv == APR_ENOSPC ? HTTP_REQUEST_ENTITY_TOO_LARGE
-                                : rv == APR_EINVAL ? HTTP_BAD_REQUEST : 0;
-            apr_strerror(rv, msg, sizeof(msg));
-        }
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv == AP_FILTER_ERROR ? 0 : rv, r,
-                      "SI0420: reading the request body of %s failed: %s", r->uri, msg);
+        /* AP_FILTER_ERROR: HTTP_IN refused the body (over LimitRequestBody, bad chunking) and
+         * has already answered the client; nothing the app produces may follow that answer. */
+        req->input_status = rv == AP_FILTER_ERROR ? AP_FILTER_ERROR
+                            : rv == APR_ENOSPC ? HTTP_REQUEST_ENTITY_TOO_LARGE
+                            : rv == APR_EINVAL ? HTTP_BAD_REQUEST : 0;
+        si_cgi_body_read_failed(r, rv, msg, sizeof(msg));
         req->input_eos = 1;
         si_request_io_end(req);
         PyErr_Format(PyExc_OSError, "request body could not be read: %s", msg);

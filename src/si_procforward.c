@@ -30,7 +30,6 @@ typedef struct {
     si_cgi_sink base;
     si_wire_buf *buf;
     apr_uint32_t count;
-    int failed;
 } wire_sink;
 
 static int wire_put(si_cgi_sink *sink, si_cgi_op op, si_cgi_key key, const char *name,
@@ -39,10 +38,8 @@ static int wire_put(si_cgi_sink *sink, si_cgi_op op, si_cgi_key key, const char 
     wire_sink *ws = (wire_sink *)sink;
     if (si_wire_put_u32(ws->buf, (apr_uint32_t)op << 8 | (apr_uint32_t)key) < 0
         || si_wire_put_bytes(ws->buf, name, name_len) < 0
-        || si_wire_put_bytes(ws->buf, value, value_len) < 0) {
-        ws->failed = 1;
-        return -1;
-    }
+        || si_wire_put_bytes(ws->buf, value, value_len) < 0)
+        return -1;   /* si_cgi_vars stops and says so */
     ws->count++;
     return 0;
 }
@@ -52,7 +49,6 @@ static apr_status_t free_buf(void *data)
     si_wire_buf_free(data);
     return APR_SUCCESS;
 }
-
 
 /* The 'Q' frame into out. */
 static int put_request(request_rec *r, si_mount_conf *mount, si_wire_buf *out)
@@ -64,8 +60,7 @@ static int put_request(request_rec *r, si_mount_conf *mount, si_wire_buf *out)
     int https = 0;
     conn_rec *c = r->connection;
     apr_size_t at;
-    int rc = si_cgi_vars(r, &map, &sink.base, &https) < 0 || sink.failed
-             || si_wire_begin(out, 'Q', &at) < 0
+    int rc = si_cgi_vars(r, &map, &sink.base, &https) < 0 || si_wire_begin(out, 'Q', &at) < 0
              || si_wire_put_u32(out, (apr_uint32_t)mount->index) < 0
              || si_wire_put_str(out, r->method) < 0 || si_wire_put_str(out, r->uri) < 0
              || si_wire_put_str(out, r->unparsed_uri) < 0 || si_wire_put_str(out, r->args) < 0
@@ -174,11 +169,7 @@ static void read_body(si_forward *f)
                                      SI_WIRE_CHUNK);
     if (rv != APR_SUCCESS) {
         char msg[120];
-        apr_strerror(rv, msg, sizeof(msg));
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv == AP_FILTER_ERROR ? 0 : rv, r, "SI0420: "
-                      "reading the request body of %s failed: %s", r->uri,
-                      rv == AP_FILTER_ERROR ? "refused by Apache (over LimitRequestBody, or "
-                                              "malformed)" : msg);
+        si_cgi_body_read_failed(r, rv, msg, sizeof(msg));
         if (rv == AP_FILTER_ERROR)
             f->input_status = AP_FILTER_ERROR;
         apr_size_t at;

@@ -59,9 +59,10 @@ typedef struct {
     int head_sent, ended, aborted, broken;
     int input_done;
     apr_status_t input_error;
-    char *pending;                   /* the rest of the body frame last received, in: */
+    const char *pending;             /* the rest of the body frame last taken from `in`: it stays
+                                      * put until the next receive, which waits for it to be
+                                      * used up */
     apr_size_t pending_len;
-    char pending_buf[SI_WIRE_CHUNK];
 } si_wire_conn;
 
 /* Blocks until a whole frame is in c->in: 1, or 0 at EOF / on an error (logged by the caller). */
@@ -100,8 +101,8 @@ static apr_status_t wire_in(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mod
         if (!next_frame(c, SI_WIRE_CHUNK, &type, &rd))
             return c->input_error = APR_ECONNABORTED;
         if (type == 'D') {
+            c->pending = rd.p;
             c->pending_len = rd.end - rd.p;
-            c->pending = memcpy(c->pending_buf, rd.p, c->pending_len);
         }
         else if (type == 'E') {
             c->input_done = 1;
@@ -215,10 +216,15 @@ static apr_sockaddr_t *address(apr_pool_t *p, const char *ip, apr_port_t port)
     return sa;
 }
 
-/* The 'Q' frame into a request record that stands in for the child's; NULL if malformed. */
-static request_rec *request_from(apr_pool_t *p, si_wire_conn *wc, si_wire_reader *rd,
+/* The 'Q' frame into a request record that stands in for the child's; NULL if malformed.  The
+ * CGI variables point into a copy of the frame in p, so reading the body (which receives into
+ * the buffer the frame came in) cannot move them. */
+static request_rec *request_from(apr_pool_t *p, si_wire_conn *wc, si_wire_reader *frame,
                                  si_mount_conf **mount, si_cgi_list *vars)
 {
+    char *copy = apr_pmemdup(p, frame->p, frame->end - frame->p);
+    si_wire_reader payload = {.p = copy, .end = copy + (frame->end - frame->p)};
+    si_wire_reader *rd = &payload;
     apr_uint32_t index = si_wire_get_u32(rd);
     if (rd->bad || index >= (apr_uint32_t)server.spec->mounts->nelts)
         return NULL;
@@ -310,7 +316,7 @@ static void tell_status(si_wire_conn *c, int status)
 
 static void serve_connection(apr_pool_t *p, int fd)
 {
-    si_wire_conn *wc = apr_pcalloc(p, sizeof(*wc));   /* 64 KiB: not on a thread's stack */
+    si_wire_conn *wc = apr_pcalloc(p, sizeof(*wc));
     wc->fd = fd;
     char type;
     si_wire_reader rd;
@@ -395,7 +401,7 @@ static void *worker(void *unused)
         atomic_fetch_sub(&server.active, 1);
         apr_uint64_t served = atomic_fetch_add(&server.served, 1) + 1;
         if (server.recycle_after && served == (apr_uint64_t)server.recycle_after)
-            kill(getpid(), SIGTERM);   /* the main thread's sigwait: stop, then exit RECYCLED */
+            kill(getpid(), SIGTERM);   /* the main thread's sigwait stops it, saying RECYCLING */
     }
     atomic_fetch_sub(&server.working, 1);
     apr_pool_destroy(thread_pool);
@@ -552,11 +558,11 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
                      APR_PID_T_FMT "): %d request(s) still ran %d s after it began to stop; "
                      "it exits without finalizing Python", spec->name, index, getpid(),
                      atomic_load(&server.active), (int)apr_time_sec(SI_STOP_GRACE));
-        _exit(recycled ? SI_PROCSERVE_RECYCLED : 0);
+        _exit(0);
     }
     for (int i = 0; i < spec->threads; i++)
         if (server.workers[i])
             pthread_join(server.workers[i], NULL);
     apr_pool_destroy(pchild);
-    _exit(recycled ? SI_PROCSERVE_RECYCLED : 0);
+    _exit(0);
 }

@@ -14,9 +14,6 @@
 #include "si_common.h"
 #include "si_config.h"
 
-/* Exit status of a process that ended after max-requests (gil=main): replaced at once. */
-#define SI_PROCSERVE_RECYCLED 3
-
 /* The wire's filters, registered with Apache's hooks. */
 void si_procserve_register(apr_pool_t *p);
 

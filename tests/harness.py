@@ -120,6 +120,18 @@ def read_until(sock, marker, timeout):
     return data
 
 
+def read_streamed(port, path, first_marker, last_marker):
+    """GETs path on a raw connection: (what came up to first_marker, the seconds that took,
+    what came after up to last_marker), to tell a streamed response from a buffered one."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
+        start = time.monotonic()
+        first = read_until(s, first_marker, timeout=5)
+        elapsed = time.monotonic() - start
+        rest = read_until(s, last_marker, timeout=10)
+    return first, elapsed, rest
+
+
 def curl_speaks_http2():
     import shutil
     if not shutil.which("curl") or not os.path.exists("/usr/lib/apache2/modules/mod_http2.so"):

@@ -6,7 +6,6 @@ import os
 import pwd
 import re
 import signal
-import socket
 import sys
 import time
 
@@ -14,7 +13,8 @@ import pytest
 import requests
 
 from conftest import scratch_dir
-from harness import GRANT_APPS as DIRECTORY, PRELOAD, curl_speaks_http2, read_until, running
+from harness import (GRANT_APPS as DIRECTORY, PRELOAD, curl_speaks_http2, read_streamed,
+                     running)
 from httpd_conf import BASE_MODULES
 
 VENV = sys.prefix
@@ -140,12 +140,8 @@ SubinterpScriptAlias /small {apps}/echo.py pool=procs
         assert r.status_code == 200 and r.content == data
 
     def test_streaming_arrives_as_it_is_made(self, httpd):
-        with socket.create_connection(("127.0.0.1", httpd.port)) as s:
-            s.sendall(b"GET /stream/gen?1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            start = time.monotonic()
-            first = read_until(s, b"chunk0;", timeout=5)
-            elapsed = time.monotonic() - start
-            rest = read_until(s, b"chunk2;", timeout=10)
+        first, elapsed, rest = read_streamed(httpd.port, b"/stream/gen?1.5", b"chunk0;",
+                                             b"chunk2;")
         assert b"chunk0;" in first and b"chunk1;" not in first
         assert elapsed < 1.4, "the first chunk waited for the generator's next one"
         assert b"chunk2;" in rest

@@ -5,7 +5,7 @@ import os
 import socket
 import time
 
-from harness import GRANT_APPS as DIRECTORY, eventually, read_until
+from harness import GRANT_APPS as DIRECTORY, eventually, read_streamed, read_until
 
 
 class TestResponse:
@@ -19,12 +19,8 @@ SubinterpScriptAlias /closing {apps}/closing.py pool=closing
 """
 
     def test_generator_chunks_are_sent_as_produced(self, httpd):
-        with socket.create_connection(("127.0.0.1", httpd.port)) as s:
-            s.sendall(b"GET /stream/gen?1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            start = time.monotonic()
-            first = read_until(s, b"chunk0;", timeout=5)
-            elapsed = time.monotonic() - start
-            rest = read_until(s, b"chunk2;", timeout=10)
+        first, elapsed, rest = read_streamed(httpd.port, b"/stream/gen?1.5", b"chunk0;",
+                                             b"chunk2;")
         assert b"chunk0;" in first and b"chunk1;" not in first
         assert elapsed < 1.4, "the first chunk waited for the generator's next one"
         assert b"chunk2;" in rest
