@@ -820,19 +820,26 @@ apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server)
 }
 
 static const si_pool_spec *served_alone;   /* set in a process pool's process only */
-static char process_label[160];
+static int served_index;
+static char process_label[160];            /* written once, before threads start */
 
 void si_config_serve_only(const si_pool_spec *spec, int index)
 {
     served_alone = spec;
-    apr_snprintf(process_label, sizeof(process_label), "pool %s process %d (pid %ld)",
-                 spec->name, index, (long)getpid());
+    served_index = index;
+}
+
+void si_config_name_process(void)
+{
+    if (served_alone)
+        apr_snprintf(process_label, sizeof(process_label), "pool %s process %d (pid %ld)",
+                     served_alone->name, served_index, (long)getpid());
+    else
+        apr_snprintf(process_label, sizeof(process_label), "child %ld", (long)getpid());
 }
 
 const char *si_config_process_label(void)
 {
-    if (!served_alone)
-        apr_snprintf(process_label, sizeof(process_label), "child %ld", (long)getpid());
     return process_label;
 }
 

@@ -137,7 +137,9 @@ apr_array_header_t *si_config_pool_specs(apr_pool_t *p, server_rec *main_server)
 void si_config_serve_only(const si_pool_spec *spec, int index);
 int si_config_runs_here(const si_pool_spec *spec);
 
-/* What messages call this process: "child PID", or "pool NAME process K (pid PID)". */
+/* What messages call this process: "child PID", or "pool NAME process K (pid PID)".  Named
+ * once, when it starts Python (si_runtime.c), before any thread of ours runs. */
+void si_config_name_process(void);
 const char *si_config_process_label(void);
 
 /* The SubinterpHandlerScript of s named handler, or NULL. */

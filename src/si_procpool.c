@@ -232,7 +232,8 @@ static int make_listener(apr_pool_t *p, si_pool_spec *spec, const char *dir,
                                     spec->ordinal, spec->name);
     if (strlen(path) >= sizeof(addr.sun_path)) {
         *why = apr_psprintf(p, "the socket path %s is longer than a Unix socket allows (%d); "
-                            "set a shorter DefaultRuntimeDir", path, (int)sizeof(addr.sun_path) - 1);
+                            "set a shorter DefaultRuntimeDir", path,
+                            (int)sizeof(addr.sun_path) - 1);
         return -1;
     }
     strcpy(addr.sun_path, path);

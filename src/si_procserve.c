@@ -205,7 +205,7 @@ void si_procserve_register(apr_pool_t *p)
                                                 AP_FTYPE_NETWORK);
 }
 
-/* --- one connection ---------------------------------------------------------------------------- */
+/* --- one connection ------------------------------------------------------------------------ */
 
 static apr_sockaddr_t *address(apr_pool_t *p, const char *ip, apr_port_t port)
 {

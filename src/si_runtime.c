@@ -288,7 +288,8 @@ static apr_status_t stop_runtime(void *data)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rt->server, "SI0214: %s"
                      ": %d non-daemon application thread(s) of the main interpreter (gil=main "
                      "pools) still ran %d s after the child began to exit; Python is not "
-                     "finalized", si_config_process_label(), left, (int)apr_time_sec(SI_EXIT_GRACE));
+                     "finalized", si_config_process_label(), left,
+                     (int)apr_time_sec(SI_EXIT_GRACE));
         PyEval_SaveThread();
         return APR_SUCCESS;
     }
@@ -362,6 +363,7 @@ void si_runtime_child_init(apr_pool_t *pchild, server_rec *s)
         here += si_config_runs_here(APR_ARRAY_IDX(specs, i, si_pool_spec *));
     if (here == 0)
         return;   /* nothing mounted, or only process pools: no Python in this child */
+    si_config_name_process();
 
     apr_time_t started = apr_time_now();
     si_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));

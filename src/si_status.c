@@ -139,8 +139,8 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
     ap_set_content_type(r, "application/json");
     ap_rprintf(r, "{\"version\": \"%s\", \"python\": %s, \"pid\": %" APR_PID_T_FMT ", "
                "\"rss_bytes\": %" APR_INT64_T_FMT ", \"uptime_seconds\": %" APR_TIME_T_FMT
-               ", \"pools\": [", SI_VERSION, si_status_json(r->pool, Py_GetVersion()), getpid(), rss,
-               apr_time_sec(apr_time_now() - si_runtime_started()));
+               ", \"pools\": [", SI_VERSION, si_status_json(r->pool, Py_GetVersion()), getpid(),
+               rss, apr_time_sec(apr_time_now() - si_runtime_started()));
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         si_pool_spec *spec = ps->pool->spec;
@@ -269,8 +269,9 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
     for (int i = 0; i < pools->nelts; i++) {                                                 \
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);                         \
         ap_rprintf(r, "mod_subinterp_shared_cache_" #field "{pool=\"%s\",vhost=\"%s\",pid=\"%" \
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", si_status_label(r->pool, ps->pool->name), \
-                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid,                         \
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",                              \
+                   si_status_label(r->pool, ps->pool->name),                                \
+                   si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid,              \
                    (apr_uint64_t)ps->shared.field);                                          \
     }
     SI_SHARED_STATS(SI_SHARED_METRIC)
@@ -279,7 +280,8 @@ static void send_prometheus(request_rec *r, apr_array_header_t *pools, apr_int64
     for (int i = 0; i < pools->nelts; i++) {
         pool_snapshot *ps = &APR_ARRAY_IDX(pools, i, pool_snapshot);
         ap_rprintf(r, "mod_subinterp_rejected_total{pool=\"%s\",vhost=\"%s\",pid=\"%"
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n", si_status_label(r->pool, ps->pool->name),
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+                   si_status_label(r->pool, ps->pool->name),
                    si_status_label(r->pool, vhost_of(r->pool, ps->pool)), pid, ps->rejected);
     }
     si_status_procs_prometheus(r);

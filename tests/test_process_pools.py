@@ -102,7 +102,8 @@ SubinterpScriptAlias /small {apps}/echo.py pool=procs
         there = httpd.get("/p/private/environ?x=1&y=%C3%A9", headers=headers, auth=auth).json()
         here = httpd.get("/local/private/environ?x=1&y=%C3%A9", headers=headers,
                          auth=auth).json()
-        for key in ("SCRIPT_FILENAME", "SCRIPT_NAME", "mod_subinterp.pool", "REMOTE_PORT", "REQUEST_URI",
+        for key in ("SCRIPT_FILENAME", "SCRIPT_NAME", "mod_subinterp.pool", "REMOTE_PORT",
+                    "REQUEST_URI",
                     "SERVER_SOFTWARE"):
             there.pop(key, None)
             here.pop(key, None)
@@ -255,7 +256,8 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
             codes = [f.result().status_code for f in slow]
         assert others == [200] * 20, "the other process kept serving"
         assert set(codes) <= {200, 502} and 502 in codes and 200 in codes
-        httpd.expect_log(r"SI0701: pool procs process \d \(pid %d\) ended unexpectedly \(exit status or signal 9\)" % victim)
+        httpd.expect_log(r"SI0701: pool procs process \d \(pid %d\) ended unexpectedly "
+                         r"\(exit status or signal 9\)" % victim)
         httpd.expect_log(r"SI0711: pool procs")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -267,7 +269,8 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
     def test_a_crash_inside_the_app_is_a_502_and_the_process_is_replaced(self, httpd):
         r = httpd.get("/p/abort")
         assert r.status_code == 502
-        httpd.expect_log(r"SI0701: pool procs process \d \(pid \d+\) ended unexpectedly \(exit status or signal 6\)")
+        httpd.expect_log(r"SI0701: pool procs process \d \(pid \d+\) ended unexpectedly "
+                         r"\(exit status or signal 6\)")
         assert httpd.get("/p/").status_code == 200
 
 
