@@ -19,6 +19,7 @@
 #include "mpm_common.h"
 #include "unixd.h"
 #include "util_filter.h"
+#include "scoreboard.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -274,6 +275,12 @@ static request_rec *request_from(apr_pool_t *p, si_wire_conn *wc, si_wire_reader
     c->local_addr = address(p, c->local_ip, local_port);
     c->keepalive = AP_CONN_CLOSE;
     c->log = &c->base_server->log;
+    /* A scoreboard handle that names no slot (every update with it returns at once): Apache's
+     * error log says [client IP:port] for a connection that has one, as in a child, and
+     * [remote ...] otherwise. */
+    ap_sb_handle_t *no_slot;
+    ap_create_sb_handle(&no_slot, p, -1, -1);
+    c->sbh = no_slot;
     c->id = (long)getpid() << 16 ^ (long)(apr_uintptr_t)wc;
     ap_add_input_filter_handle(wire_in_filter, wc, NULL, c);
     ap_add_output_filter_handle(wire_out_filter, wc, NULL, c);

@@ -16,6 +16,7 @@ from conftest import scratch_dir
 from harness import (GRANT_APPS as DIRECTORY, PRELOAD, curl_speaks_http2, read_streamed,
                      running)
 from httpd_conf import BASE_MODULES
+import test_app_threads as app_threads
 
 VENV = sys.prefix
 
@@ -509,3 +510,13 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
         with open(body, "rb") as f:
             assert json.loads(upload.communicate(timeout=30)[0]) == {
                 "length": 3_000_000, "sha256": hashlib.sha256(f.read()).hexdigest()}
+
+
+class TestThreadsOutlivingTheirRequestInAProcessPool(app_threads.TestThreadsOutlivingTheirRequest):
+    """The same app threads as in a child: wsgi.input, write() and wsgi.errors used after the
+    request ended raise RuntimeError in the process (its wire buffers are gone by then), print()
+    from app threads is logged, and a thread may read the body the request waits for."""
+    CONFIG = DIRECTORY + """
+SubinterpPool t processes=1 threads=4
+SubinterpScriptAlias /h {apps}/hardening.py pool=t
+"""
