@@ -25,27 +25,37 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--before-options", default="", help="more SubinterpPool options")
     parser.add_argument("--after-options", default="", help="more SubinterpPool options")
+    parser.add_argument("--debian", action="store_true",
+                        help="the default pool under Debian's stock mpm_event.conf (make bench's "
+                             "Debian contender) instead of own xN in one child")
     args = parser.parse_args()
     path, script = run.WORKLOADS[args.workload]
     results = {"before": [], "after": []}
+    p99 = {"before": [], "after": []}
     for _ in range(args.rounds):
         for label, module, options in (("before", args.before, args.before_options),
                                        ("after", args.after, args.after_options)):
             run.MODULE = os.path.abspath(module)
-            server = run.Server(label, "subinterp", ("own", args.interpreters))
+            server = run.Server(label, "subinterp", ("debian", 0) if args.debian
+                                else ("own", args.interpreters))
             server.pool_options = options
             server.start()
             try:
                 run.wrk(server.url(path), 1, script)
-                rps = run.wrk(server.url(path), args.duration, script)["rps"]
+                measured = run.wrk(server.url(path), args.duration, script)
             finally:
                 server.stop()
-            results[label].append(rps)
-            print("%-6s %10.1f req/s" % (label, rps), flush=True)
+            results[label].append(measured["rps"])
+            p99[label].append(measured["p99_ms"])
+            print("%-6s %10.1f req/s, p99 %.2f ms" % (label, measured["rps"], measured["p99_ms"]),
+                  flush=True)
     before, after = (statistics.median(results[k]) for k in ("before", "after"))
-    print("median before %.1f, after %.1f req/s: after/before = %.3f (%s, own x%d, %d rounds "
-          "of %d s)" % (before, after, after / before, args.workload, args.interpreters,
-                        args.rounds, args.duration))
+    p99_before, p99_after = (statistics.median(p99[k]) for k in ("before", "after"))
+    print("median before %.1f, after %.1f req/s: after/before = %.3f; p99 before %.2f, after "
+          "%.2f ms: before/after = %.3f (%s, %s, %d rounds of %d s)" % (
+              before, after, after / before, p99_before, p99_after, p99_before / p99_after,
+              args.workload, "Debian stock MPM" if args.debian else "own x%d" % args.interpreters,
+              args.rounds, args.duration))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,10 @@ def main():
     parser.add_argument("--pool-options", default="", help="more SubinterpPool options")
     parser.add_argument("--apache-threads", type=int, default=run.THREADS)
     parser.add_argument("--out", default=os.path.join(run.ROOT, "build", "bench", "profile"))
+    parser.add_argument("--module", default=run.MODULE,
+                        help="the mod_subinterp build to load (a copy of an earlier one)")
     args = parser.parse_args()
+    run.MODULE = os.path.abspath(args.module)
     os.makedirs(args.out, exist_ok=True)
     path, script = run.WORKLOADS[args.workload]
     server = CONTENDERS[args.contender](args.interpreters)
