@@ -270,7 +270,12 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const c
         return parse_on_off(cmd, key, value, &spec->daemon_threads);
     }
     else if (strcmp(key, "cpu-affinity") == 0) {
-        return parse_on_off(cmd, key, value, &spec->cpu_affinity);
+        spec->cpu_affinity_set = 1;
+        if (strcmp(value, "auto") == 0)
+            spec->cpu_affinity = SI_AFFINITY_AUTO;
+        else if ((err = parse_on_off(cmd, key, value, &spec->cpu_affinity)))
+            return apr_psprintf(cmd->pool, "SI0102: option %s=%s: expected on, off or auto",
+                                key, value);
     }
     else {
         return apr_psprintf(cmd->pool, "SI0101: unknown option '%s'; SubinterpPool NAME takes "
@@ -319,9 +324,10 @@ static const char *cmd_pool(cmd_parms *cmd, void *dummy, int argc, char *const a
                             "(max-requests): the main interpreter cannot be replaced (a "
                             "process pool's processes can: add processes=N)", spec->name);
     if (spec->cpu_affinity && spec->gil != SI_GIL_OWN)
-        return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: cpu-affinity=on needs gil=own: "
-                            "interpreters that share one GIL would all be pinned for nothing",
-                            spec->name);
+        return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: cpu-affinity=%s needs "
+                            "gil=own: interpreters that share one GIL would all be pinned for "
+                            "nothing", spec->name,
+                            spec->cpu_affinity == SI_AFFINITY_AUTO ? "auto" : "on");
     if (spec->gil == SI_GIL_MAIN && spec->interpreters > 1)
         return apr_psprintf(cmd->pool, "SI0102: SubinterpPool %s: gil=main runs in the one main "
                             "interpreter; interpreters=%d is not possible", spec->name,
@@ -794,6 +800,11 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             if (spec->interpreters == 0)
                 spec->interpreters = spec->gil == SI_GIL_OWN
                                      ? SI_DEFAULT_INTERPRETERS_PER_CPU * si_online_cpus() : 1;
+            /* Pins only the interpreters whose requests are long in CPU time: Flask's p99
+             * 1.4x shorter on 2 cores, hello-world and I/O-bound apps unchanged
+             * (docs/hot-path.md). */
+            if (!spec->cpu_affinity_set && spec->gil == SI_GIL_OWN)
+                spec->cpu_affinity = SI_AFFINITY_AUTO;
             spec->reloading = conf->reloading == 1;
         }
     }

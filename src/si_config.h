@@ -11,6 +11,9 @@
 #include "si_common.h"
 
 typedef enum { SI_GIL_OWN = 0, SI_GIL_SHARED, SI_GIL_MAIN } si_gil_mode;
+/* cpu-affinity=: off, on (every request of a slot runs on its CPU), auto (those of a slot whose
+ * requests are long enough in CPU time to pay for the pin; si_pool.c). */
+typedef enum { SI_AFFINITY_OFF = 0, SI_AFFINITY_ON, SI_AFFINITY_AUTO } si_affinity_mode;
 
 /* What a script loaded into a pool is for.  All but SI_SCRIPT_FILE are known when the
  * configuration is read, so every interpreter of the pool loads them before it serves. */
@@ -41,7 +44,8 @@ typedef struct si_pool_spec {
     apr_size_t cache_size;           /* mod_subinterp.shared.cache's byte limit; 0: no cache */
     int lazy;                        /* preload=off: import apps on first use */
     int daemon_threads;              /* daemon-threads=on (default): gil=own allows them */
-    int cpu_affinity;                /* cpu-affinity=on: a request runs on its slot's CPU */
+    int cpu_affinity;                /* SI_AFFINITY_*: whether a request runs on its slot's CPU */
+    int cpu_affinity_set;            /* given: else auto for gil=own (si_config_resolve) */
     int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
                                       * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */
@@ -169,6 +173,6 @@ int si_online_cpus(void);
 #define SI_POOL_OPTIONS "[interpreters=N] [gil=own|shared|main] [python-path=DIR:DIR] " \
     "[virtualenv=DIR] [max-active=N] [queue-timeout=SEC] [request-timeout=SEC] " \
     "[max-requests=N] [preload=on|off] [daemon-threads=on|off] [cache-size=BYTES[K|M|G]] " \
-    "[cpu-affinity=on|off] [processes=N] [threads=N] [user=NAME] [group=NAME]"
+    "[cpu-affinity=on|off|auto] [processes=N] [threads=N] [user=NAME] [group=NAME]"
 
 #endif

@@ -21,9 +21,50 @@ static int allowed_cpus(int *cpus)
     return n;
 }
 
-int si_slot_pin(const si_slot *slot, si_cpu_set *saved)
+/* cpu-affinity=auto pins a slot's requests once they average this much CPU time attached.  A
+ * pin costs two system calls and, for a thread on another CPU, a migration: a few
+ * microseconds, and Apache's own work for the request (its filters, the socket writes) then
+ * shares the interpreter's core.  A hello-world spends ~20-40 us attached and loses by pinning
+ * (0.84-0.94x); Flask's ~150-250 us gains (1.01-1.15x, with the p99 1.5-1.8x shorter;
+ * docs/hot-path.md). */
+#define SI_PIN_MIN_CPU_USEC 100
+/* One request in this many on a thread is timed: the thread CPU clock is a system call. */
+#define SI_CPU_SAMPLE_EVERY 8
+
+int si_slot_pins_now(si_slot *slot)
 {
-    if (slot->cpu < 0
+    return slot->cpu >= 0 && (slot->pool->spec->cpu_affinity != SI_AFFINITY_AUTO
+                              || atomic_load_explicit(&slot->request_cpu_usec,
+                                                      memory_order_relaxed)
+                                 >= SI_PIN_MIN_CPU_USEC);
+}
+
+int si_slot_cpu_sample_begin(si_slot *slot, struct timespec *start)
+{
+    static _Thread_local unsigned requests;
+    return slot->cpu >= 0 && slot->pool->spec->cpu_affinity == SI_AFFINITY_AUTO
+           && requests++ % SI_CPU_SAMPLE_EVERY == 0
+           && clock_gettime(CLOCK_THREAD_CPUTIME_ID, start) == 0;
+}
+
+void si_slot_cpu_sample_end(si_slot *slot, const struct timespec *start)
+{
+    struct timespec end;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end) != 0)
+        return;
+    long long usec = (end.tv_sec - start->tv_sec) * 1000000LL
+                     + (end.tv_nsec - start->tv_nsec) / 1000;
+    unsigned sample = usec < 0 ? 0 : usec > 1000000 ? 1000000 : (unsigned)usec;
+    /* A moving average over about 8 samples; two threads updating at once may lose one
+     * sample, which only delays the average. */
+    unsigned old = atomic_load_explicit(&slot->request_cpu_usec, memory_order_relaxed);
+    atomic_store_explicit(&slot->request_cpu_usec, old - old / 8 + sample / 8,
+                          memory_order_relaxed);
+}
+
+int si_slot_pin(si_slot *slot, si_cpu_set *saved)
+{
+    if (!si_slot_pins_now(slot)
         || pthread_getaffinity_np(pthread_self(), sizeof(saved->cpus), &saved->cpus) != 0)
         return 0;
     cpu_set_t one;

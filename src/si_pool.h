@@ -18,6 +18,8 @@
 #include "apr_thread_cond.h"
 
 #include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 
 struct si_pool;
 struct si_slot;
@@ -86,7 +88,10 @@ typedef struct si_slot {
     apr_uint64_t served_current;    /* by the current instance */
     apr_uint64_t recycles;
     apr_time_t busy_usec;           /* summed request time, for the average */
-    int cpu;                        /* cpu-affinity=on: the CPU its requests run on; -1: any */
+    int cpu;                        /* cpu-affinity=on or auto: the CPU its requests run on (auto:
+                                     * once they are long); -1: any */
+    _Atomic unsigned request_cpu_usec;  /* auto: CPU time a request spends attached, a moving
+                                         * average of samples (si_slot_cpu_sample_*) */
     /* max-requests: a replacement that failed to load is not installed; the next try waits
      * (maintenance thread only) */
     int recycle_failures;
@@ -178,14 +183,22 @@ void si_pool_end_retired(si_pool *pool, server_rec *s);
 
 /* cpu-affinity=on: a request's thread runs on its slot's CPU while it holds the slot, so that
  * each own-GIL interpreter's objects stay in one core's cache and a GIL handoff stays on one
- * core (docs/hot-path.md).  si_slot_pin keeps the thread's previous CPU set in *saved and
- * returns 1 when it pinned; si_slot_unpin restores it.  A CPU that became unavailable (cpuset
- * changed) is not an error: the request runs unpinned. */
+ * core (docs/hot-path.md); auto: only while the slot's requests average at least
+ * SI_PIN_MIN_CPU_USEC of CPU time attached.  si_slot_pin keeps the thread's previous CPU set in
+ * *saved and returns 1 when it pinned; si_slot_unpin restores it.  A CPU that became unavailable
+ * (cpuset changed) is not an error: the request runs unpinned. */
 typedef struct {
     cpu_set_t cpus;
 } si_cpu_set;
-int si_slot_pin(const si_slot *slot, si_cpu_set *saved);
+int si_slot_pin(si_slot *slot, si_cpu_set *saved);
 void si_slot_unpin(const si_cpu_set *saved);
+/* cpu-affinity=auto: 1 when this request's CPU time is to be sampled (its start in *start), then
+ * si_slot_cpu_sample_end adds it to the slot's average.  Called by the request's thread with
+ * the interpreter attached. */
+int si_slot_cpu_sample_begin(si_slot *slot, struct timespec *start);
+void si_slot_cpu_sample_end(si_slot *slot, const struct timespec *start);
+/* auto: whether the slot's requests are pinned now (the status page). */
+int si_slot_pins_now(si_slot *slot);
 
 /* Puts fresh into slot and retires the instance it replaces. */
 void si_pool_swap(si_slot *slot, si_instance *fresh);

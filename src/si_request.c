@@ -208,11 +208,15 @@ static int with_interpreter(si_request *req, int (*body)(si_request *, void *), 
     }
     req->st = req->instance->st;
     req->thread_ident = PyThread_get_thread_ident();
+    struct timespec cpu_start;
+    int sampled = si_slot_cpu_sample_begin(req->slot, &cpu_start);
     si_exchange_enter(req);
     si_maint_track(req);
     *result = body(req, baton);
     si_maint_untrack(req);
     si_exchange_leave(req);
+    if (sampled)
+        si_slot_cpu_sample_end(req->slot, &cpu_start);
     si_tstate_leave();
     if (pinned)
         si_slot_unpin(&saved);

@@ -156,8 +156,9 @@ static void send_json(request_rec *r, apr_array_header_t *pools, apr_int64_t rss
                        ", \"recycles\": %" APR_UINT64_T_FMT ", \"avg_ms\": %.3f", k ? ", " : "",
                        ss->index, slot_state(ps->pool, ss), ss->generation, ss->active,
                        ss->served, ss->recycles, ss->avg_ms);
-            if (ps->pool->slots[k].cpu >= 0)   /* cpu-affinity=on; fixed at child start */
-                ap_rprintf(r, ", \"cpu\": %d", ps->pool->slots[k].cpu);
+            if (ps->pool->slots[k].cpu >= 0)   /* cpu-affinity=on or auto; fixed at child start */
+                ap_rprintf(r, ", \"cpu\": %d, \"pinning\": %s", ps->pool->slots[k].cpu,
+                           si_slot_pins_now(&ps->pool->slots[k]) ? "true" : "false");
             if (ss->failure)
                 ap_rprintf(r, ", \"error\": %s", si_status_json(r->pool, ss->failure));
             ap_rputs("}", r);

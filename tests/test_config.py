@@ -22,7 +22,10 @@ from harness import GRANT_APPS as DIRECTORY, Httpd, running
     ("SubinterpPool p max-requests=0", r"SI0102: SubinterpPool p: option max-requests=0 is out of range"),
     ("SubinterpPool p request-timeout=0", r"SI0102: SubinterpPool p: option request-timeout=0 is out of range"),
     ("SubinterpPool p preload=maybe", r"SI0102: SubinterpPool p: option preload=maybe: expected on or off"),
-    ("SubinterpPool p cpu-affinity=yes", r"SI0102: SubinterpPool p: option cpu-affinity=yes: expected on or off"),
+    ("SubinterpPool p cpu-affinity=yes", r"SI0102: SubinterpPool p: option cpu-affinity=yes: expected on, off or "
+                                             r"auto"),
+    ("SubinterpPool p gil=main cpu-affinity=auto", r"SI0102: SubinterpPool p: cpu-affinity=auto "
+                                                   r"needs gil=own"),
     ("SubinterpPool p gil=shared cpu-affinity=on", r"SI0102: SubinterpPool p: cpu-affinity=on "
                                                    r"needs gil=own"),
     ("SubinterpPool p gil=main max-requests=10", r"SI0102: SubinterpPool p: gil=main cannot be "

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from harness import GRANT_APPS as DIRECTORY
+from harness import GRANT_APPS as DIRECTORY, PRELOAD
 from harness import running
 
 
@@ -160,7 +160,7 @@ class TestCpuAffinity:
     EXPECTED_LOG = [r"AH00484: server reached MaxRequestWorkers"]
     CONFIG = DIRECTORY + """
 SubinterpPool pinned interpreters=2 cpu-affinity=on
-SubinterpPool free interpreters=1
+SubinterpPool free interpreters=1 cpu-affinity=off
 SubinterpScriptAlias /pinned {apps}/whoami.py pool=pinned
 SubinterpScriptAlias /free {apps}/whoami.py pool=free
 <Location /status>
@@ -196,6 +196,54 @@ SubinterpScriptAlias /free {apps}/whoami.py pool=free
         allowed = sorted(os.sched_getaffinity(0))
         r = httpd.get("/pinned/executor").json()
         assert len(r["cpus"]) == 1 and r["executor_cpus"] == allowed, r
+
+
+class TestCpuAffinityAuto:
+    """cpu-affinity=auto: a slot's requests are pinned once they average enough CPU time in their
+    interpreter to pay for it (si_pool.c), and short ones are left to the scheduler."""
+    CONFIG = DIRECTORY + """
+SubinterpPool long interpreters=1 cpu-affinity=auto
+SubinterpPool short interpreters=1 cpu-affinity=auto
+SubinterpScriptAlias /long {apps}/whoami.py pool=long
+SubinterpScriptAlias /short {apps}/whoami.py pool=short
+SubinterpPool plain interpreters=1
+SubinterpScriptAlias /plain {apps}/whoami.py pool=plain
+SubinterpPool shared gil=shared
+SubinterpScriptAlias /shared {apps}/whoami.py pool=shared
+<Location /status>
+    SetHandler subinterp-status
+</Location>
+"""
+
+    def pinning(self, httpd, pool):
+        status = {p["name"]: p for p in httpd.get("/status?json").json()["pools"]}
+        (slot,) = status[pool]["interpreters"]
+        return slot["pinning"], slot["cpu"]
+
+    def test_long_requests_are_pinned_once_measured(self, httpd):
+        allowed = sorted(os.sched_getaffinity(0))
+        # Nothing is known of the slot's requests yet: the first runs unpinned.
+        assert httpd.get("/long?spin=3").json()["cpus"] == allowed
+        # One request in 8 on a thread is timed, a thread's first among them.
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            list(ex.map(lambda _: httpd.get("/long?spin=3"), range(40)))
+        pinning, cpu = self.pinning(httpd, "long")
+        assert pinning is True and cpu in allowed
+        assert httpd.get("/long?spin=3").json()["cpus"] == [cpu]
+
+    def test_short_requests_are_not_pinned(self, httpd):
+        if PRELOAD:
+            pytest.skip("a sanitizer build's short request is several times longer")
+        allowed = sorted(os.sched_getaffinity(0))
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            answers = list(ex.map(lambda _: httpd.get("/short").json(), range(80)))
+        assert all(a["cpus"] == allowed for a in answers)
+        assert self.pinning(httpd, "short")[0] is False
+
+    def test_auto_is_the_default_of_own_gil_pools_only(self, httpd):
+        status = {p["name"]: p for p in httpd.get("/status?json").json()["pools"]}
+        assert "pinning" in status["plain"]["interpreters"][0]
+        assert "cpu" not in status["shared"]["interpreters"][0]
 
 
 class TestCpuAffinityWithANestedRequest:

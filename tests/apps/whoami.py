@@ -1,4 +1,5 @@
-"""Says which interpreter and OS thread ran the request; ?sleep=S holds it that long;
+"""Says which interpreter and OS thread ran the request; ?sleep=S holds it that long, ?spin=MS
+keeps its CPU busy that long;
 /sqlite runs a sqlite3 user-defined function (called back through PyGILState_Ensure); /executor
 says which CPUs a ThreadPoolExecutor's thread made in the request may run on."""
 import json
@@ -16,6 +17,10 @@ def application(environ, start_response):
     query = dict(p.split("=", 1) for p in environ["QUERY_STRING"].split("&") if "=" in p)
     if "sleep" in query:
         time.sleep(float(query["sleep"]))
+    if "spin" in query:   # CPU time, in ms
+        end = time.thread_time() + float(query["spin"]) / 1000
+        while time.thread_time() < end:
+            pass
     info = {
         "interpreter": environ["mod_subinterp.interpreter"],
         "pool": environ["mod_subinterp.pool"],
