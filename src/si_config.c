@@ -270,7 +270,6 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const c
         return parse_on_off(cmd, key, value, &spec->daemon_threads);
     }
     else if (strcmp(key, "cpu-affinity") == 0) {
-        spec->cpu_affinity_set = 1;
         if (strcmp(value, "auto") == 0)
             spec->cpu_affinity = SI_AFFINITY_AUTO;
         else if ((err = parse_on_off(cmd, key, value, &spec->cpu_affinity)))
@@ -800,11 +799,6 @@ apr_status_t si_config_resolve(apr_pool_t *p, server_rec *main_server)
             if (spec->interpreters == 0)
                 spec->interpreters = spec->gil == SI_GIL_OWN
                                      ? SI_DEFAULT_INTERPRETERS_PER_CPU * si_online_cpus() : 1;
-            /* Pins only the interpreters whose requests are long in CPU time: Flask's p99
-             * 1.4x shorter on 2 cores, hello-world and I/O-bound apps unchanged
-             * (docs/hot-path.md). */
-            if (!spec->cpu_affinity_set && spec->gil == SI_GIL_OWN)
-                spec->cpu_affinity = SI_AFFINITY_AUTO;
             spec->reloading = conf->reloading == 1;
         }
     }

@@ -45,7 +45,6 @@ typedef struct si_pool_spec {
     int lazy;                        /* preload=off: import apps on first use */
     int daemon_threads;              /* daemon-threads=on (default): gil=own allows them */
     int cpu_affinity;                /* SI_AFFINITY_*: whether a request runs on its slot's CPU */
-    int cpu_affinity_set;            /* given: else auto for gil=own (si_config_resolve) */
     int serves_files;                /* named by SubinterpHandlerPool: runs subinterp-script
                                       * files even with nothing in mounts */
     int reloading;                   /* SubinterpScriptReloading of the declaring server */

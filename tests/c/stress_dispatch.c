@@ -1,8 +1,9 @@
 /* stress_dispatch.c — ThreadSanitizer stress test of dispatch (si_pool.c) and the thread-state
  * cache (si_tstate.c), outside Apache (`make tsan`).
  *
- * Worker threads do what request threads do: take the least-busy slot of a pool, attach their
- * cached state of its interpreter, run Python, detach, release.  Meanwhile a maintenance thread
+ * Worker threads do what request threads do: take the least-busy slot of a pool, pin to its CPU
+ * if cpu-affinity=auto says so, attach their cached state of its interpreter, run Python (a
+ * CPU-time sample for the slot's average), detach, unpin, release.  Meanwhile a maintenance thread
  * does what recycling does: build a new own-GIL interpreter, swap it into a slot, and end retired
  * instances once drained and reaped (si_pool_end_retired, the real code).  At the end every
  * instance is ended and Python finalized.  TSan reports any data race in our code; the exit status says
@@ -104,12 +105,20 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
             atomic_fetch_add(&mismatches, 1);
             continue;
         }
+        /* cpu-affinity=auto as si_request.c runs it: every thread updates the slot's average
+         * and reads it to decide the pin. */
+        si_cpu_set saved;
+        int pinned = si_slot_pin(slot, &saved);
         if (!si_tstate_enter(slot->cache_index, &inst->registry)) {
             atomic_fetch_add(&mismatches, 1);
+            if (pinned)
+                si_slot_unpin(&saved);
             if (si_pool_release(pool, slot, inst, started))
                 atomic_fetch_add(&wakes, 1);
             continue;
         }
+        struct timespec cpu_start;
+        int sampled = si_slot_cpu_sample_begin(slot, &cpu_start);
         PyObject *main = PyImport_AddModule("__main__");
         PyObject *generation = PyObject_GetAttrString(main, "generation");
         long long expected = (long long)(inst->generation * 100 + slot->index);
@@ -123,7 +132,11 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *thread, void *data)
             Py_XDECREF(v);
         }
         Py_XDECREF(work);
+        if (sampled)
+            si_slot_cpu_sample_end(slot, &cpu_start);
         si_tstate_leave();
+        if (pinned)
+            si_slot_unpin(&saved);
         if (si_pool_release(pool, slot, inst, started))
             atomic_fetch_add(&wakes, 1);
     }
@@ -171,6 +184,7 @@ int main(void)
 
     si_pool_spec conf = {.name = "stress", .interpreters = SLOTS, .gil = SI_GIL_OWN,
                          .queue_timeout = apr_time_from_sec(30), .max_requests = 500,
+                         .cpu_affinity = SI_AFFINITY_AUTO,
                          .mounts = apr_array_make(p, 1, sizeof(si_mount_conf *))};
     unsigned cache_index = 0;
     if (si_pool_make(p, &conf, &cache_index, &pool) != APR_SUCCESS
