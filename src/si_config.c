@@ -270,11 +270,14 @@ static const char *apply_pool_option(cmd_parms *cmd, si_pool_spec *spec, const c
         return parse_on_off(cmd, key, value, &spec->daemon_threads);
     }
     else if (strcmp(key, "cpu-affinity") == 0) {
+        int on = 0;
         if (strcmp(value, "auto") == 0)
             spec->cpu_affinity = SI_AFFINITY_AUTO;
-        else if ((err = parse_on_off(cmd, key, value, &spec->cpu_affinity)))
+        else if (parse_on_off(cmd, key, value, &on))
             return apr_psprintf(cmd->pool, "SI0102: option %s=%s: expected on, off or auto",
                                 key, value);
+        else
+            spec->cpu_affinity = on ? SI_AFFINITY_ON : SI_AFFINITY_OFF;
     }
     else {
         return apr_psprintf(cmd->pool, "SI0101: unknown option '%s'; SubinterpPool NAME takes "

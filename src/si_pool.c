@@ -24,9 +24,10 @@ static int allowed_cpus(int *cpus)
 /* cpu-affinity=auto pins a slot's requests once they average this much CPU time attached.  A
  * pin costs two system calls and, for a thread on another CPU, a migration: a few
  * microseconds, and Apache's own work for the request (its filters, the socket writes) then
- * shares the interpreter's core.  A hello-world spends ~20-40 us attached and loses by pinning
- * (0.84-0.94x); Flask's ~150-250 us gains (1.01-1.15x, with the p99 1.5-1.8x shorter;
- * docs/hot-path.md). */
+ * shares the interpreter's core.  Pinned (cpu-affinity=on), hello-world lost (0.84-0.94x) and
+ * Flask, whose call alone takes ~120 us in-process, gained (1.01-1.15x, the p99 1.5-1.8x
+ * shorter); with this threshold, make bench's hello stays unpinned and Flask and the 2 ms mixed
+ * workload are pinned (docs/hot-path.md). */
 #define SI_PIN_MIN_CPU_USEC 100
 /* One request in this many on a thread is timed: the thread CPU clock is a system call. */
 #define SI_CPU_SAMPLE_EVERY 8

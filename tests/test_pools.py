@@ -215,9 +215,13 @@ SubinterpScriptAlias /shared {apps}/whoami.py pool=shared
 </Location>
 """
 
-    def pinning(self, httpd, pool):
+    def interpreter(self, httpd, pool):
         status = {p["name"]: p for p in httpd.get("/status?json").json()["pools"]}
         (slot,) = status[pool]["interpreters"]
+        return slot
+
+    def pinning(self, httpd, pool):
+        slot = self.interpreter(httpd, pool)
         return slot["pinning"], slot["cpu"]
 
     def test_long_requests_are_pinned_once_measured(self, httpd):
@@ -231,6 +235,14 @@ SubinterpScriptAlias /shared {apps}/whoami.py pool=shared
         assert pinning is True and cpu in allowed
         assert httpd.get("/long?spin=3").json()["cpus"] == [cpu]
 
+    def test_threads_started_in_an_auto_pinned_request_get_every_cpu(self, httpd):
+        allowed = sorted(os.sched_getaffinity(0))
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            list(ex.map(lambda _: httpd.get("/long?spin=3"), range(40)))
+        assert self.pinning(httpd, "long")[0] is True
+        r = httpd.get("/long/executor?spin=3").json()
+        assert len(r["cpus"]) == 1 and r["executor_cpus"] == allowed, r
+
     def test_short_requests_are_not_pinned(self, httpd):
         if PRELOAD:
             pytest.skip("a sanitizer build's short request is several times longer")
@@ -243,9 +255,8 @@ SubinterpScriptAlias /shared {apps}/whoami.py pool=shared
     def test_pools_pin_nothing_unless_told(self, httpd):
         # auto is not the default: under Debian's stock MPM it cost Flask and the mixed
         # workload throughput (docs/hot-path.md).
-        status = {p["name"]: p for p in httpd.get("/status?json").json()["pools"]}
-        assert "cpu" not in status["plain"]["interpreters"][0]
-        assert "cpu" not in status["shared"]["interpreters"][0]
+        assert "cpu" not in self.interpreter(httpd, "plain")
+        assert "cpu" not in self.interpreter(httpd, "shared")
 
 
 class TestCpuAffinityWithANestedRequest:
