@@ -29,8 +29,13 @@ static int allowed_cpus(int *cpus)
  * shorter); with this threshold, make bench's hello stays unpinned and Flask and the 2 ms mixed
  * workload are pinned (docs/hot-path.md). */
 #define SI_PIN_MIN_CPU_USEC 100
-/* One request in this many on a thread is timed: the thread CPU clock is a system call. */
+/* One request in this many on a thread is timed (never its first, which pays for its new
+ * thread state and stack): the thread CPU clock is a system call. */
 #define SI_CPU_SAMPLE_EVERY 8
+/* What one sample counts for at most: a slow request among short ones (page faults, a garbage
+ * collection) cannot pin their slot by itself, and a slot of long ones still crosses the
+ * threshold after 6 samples. */
+#define SI_CPU_SAMPLE_MAX (2 * SI_PIN_MIN_CPU_USEC)
 
 int si_slot_pins_now(si_slot *slot)
 {
@@ -44,7 +49,7 @@ int si_slot_cpu_sample_begin(si_slot *slot, struct timespec *start)
 {
     static _Thread_local unsigned requests;
     return slot->cpu >= 0 && slot->pool->spec->cpu_affinity == SI_AFFINITY_AUTO
-           && requests++ % SI_CPU_SAMPLE_EVERY == 0
+           && ++requests % SI_CPU_SAMPLE_EVERY == 0
            && clock_gettime(CLOCK_THREAD_CPUTIME_ID, start) == 0;
 }
 
@@ -55,7 +60,7 @@ void si_slot_cpu_sample_end(si_slot *slot, const struct timespec *start)
         return;
     long long usec = (end.tv_sec - start->tv_sec) * 1000000LL
                      + (end.tv_nsec - start->tv_nsec) / 1000;
-    unsigned sample = usec < 0 ? 0 : usec > 1000000 ? 1000000 : (unsigned)usec;
+    unsigned sample = usec < 0 ? 0 : usec > SI_CPU_SAMPLE_MAX ? SI_CPU_SAMPLE_MAX : (unsigned)usec;
     /* A moving average over about 8 samples; two threads updating at once may lose one
      * sample, which only delays the average. */
     unsigned old = atomic_load_explicit(&slot->request_cpu_usec, memory_order_relaxed);
