@@ -145,6 +145,7 @@ static int si_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 
 static void si_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    si_procpool_child_init();
     si_runtime_child_init(pchild, s);
 }
 

@@ -715,6 +715,19 @@ int si_pool_is_starting(si_pool *pool)
     return starting;
 }
 
+int si_pool_wait_started(si_pool *pool, apr_interval_time_t most)
+{
+    si_lock(pool->lock);
+    if (pool->starting) {
+        pool->waiting++;   /* si_pool_started broadcasts to waiters */
+        si_timedwait(pool->freed, pool->lock, most);
+        pool->waiting--;
+    }
+    int started = !pool->starting;
+    si_unlock(pool->lock);
+    return started;
+}
+
 void si_pool_retire(si_pool *pool, si_instance *inst)
 {
     si_lock(pool->lock);

@@ -211,6 +211,8 @@ si_instance *si_pool_current(si_slot *slot);
 void si_pool_starting(si_pool *pool);
 void si_pool_started(si_pool *pool);
 int si_pool_is_starting(si_pool *pool);
+/* Waits at most `most` for the pool to have started: 1 if it has. */
+int si_pool_wait_started(si_pool *pool, apr_interval_time_t most);
 
 /* Puts an instance that never served (a failed reload or replacement that could not be ended
  * yet) on the pool's retired list, to be ended like a replaced one. */

@@ -101,6 +101,36 @@ static void adopt_old_processes(apr_pool_t *pconf)
 
 static void start_process(si_proc *p, apr_interval_time_t delay);
 
+/* The MPM reaps between sleeps of a second, so a process that ended (recycled, or died) would
+ * wait up to that long for its successor while its requests wait in the backlog.  While there
+ * are process pools the parent takes SIGCHLD with a handler that does nothing: the sleep ends
+ * early (select is never restarted) and the MPM reaps at once; SA_RESTART keeps every other call
+ * of the parent's going.  Apache's children get the disposition they had before back
+ * (si_procpool_child_init); the pools' processes set their own. */
+static struct sigaction sigchld_before;
+static int sigchld_caught;
+
+static void child_exited(int sig)
+{
+    (void)sig;
+}
+
+static void reap_promptly(void)
+{
+    if (sigchld_caught)
+        return;
+    struct sigaction sa = {.sa_handler = child_exited, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    sigemptyset(&sa.sa_mask);
+    sigchld_caught = sigaction(SIGCHLD, &sa, &sigchld_before) == 0;
+}
+
+void si_procpool_child_init(void)
+{
+    if (sigchld_caught)
+        sigaction(SIGCHLD, &sigchld_before, NULL);
+    sigchld_caught = 0;
+}
+
 
 /* The MPM reaped one of ours (APR_OC_REASON_DEATH), or lost track of it. */
 static void process_ended(int reason, void *data, int status)
@@ -293,6 +323,7 @@ static apr_status_t hand_over(void *data)
         }
     }
     procs = NULL;
+    si_procpool_child_init();   /* the next generation sets it again if it has process pools */
     return APR_SUCCESS;
 }
 
@@ -325,6 +356,7 @@ void si_procpool_start(apr_pool_t *pconf, server_rec *s)
                          spec->name, spec->defined_at, why);
             continue;
         }
+        reap_promptly();
         for (int k = 0; k < spec->processes; k++) {
             si_proc *p = apr_palloc(pconf, sizeof(*p));
             APR_ARRAY_PUSH(procs, si_proc *) = p;

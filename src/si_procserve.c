@@ -47,6 +47,10 @@ typedef struct {
     _Atomic apr_uint64_t served;
     _Atomic apr_time_t last_active;
     int recycle_after;               /* gil=main with max-requests: the process is recycled */
+    si_pool *pool;                   /* NULL if Python could not start */
+    _Atomic int ready;               /* its apps are loaded (or failed to load) */
+    _Atomic int recycle_asked;       /* it has signalled itself to go */
+    _Atomic int recycle_wait_logged;
 } si_server;
 
 static si_server server;
@@ -372,11 +376,55 @@ static int peer_allowed(int fd)
     return 0;
 }
 
+/* After each request once max-requests is reached, on any worker: the process goes when its
+ * pool's turn is free (si_stats.h), and serves on meanwhile. */
+static void recycle_in_turn(void)
+{
+    if (atomic_load(&server.recycle_asked))
+        return;
+    int holder;
+    if (!si_stats_recycle_turn_take(server.spec, server.index, &holder)) {
+        if (!atomic_exchange(&server.recycle_wait_logged, 1))
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, server.server, "SI0707: pool %s process %d "
+                         "(pid %" APR_PID_T_FMT ") served max-requests=%d; it serves on until "
+                         "the successor of process %d, recycled before it, serves",
+                         server.spec->name, server.index, getpid(), server.recycle_after,
+                         holder);
+        return;
+    }
+    if (!atomic_exchange(&server.recycle_asked, 1))
+        kill(getpid(), SIGTERM);   /* the main thread's sigwait stops it, saying RECYCLING */
+}
+
+static int note_failure(si_pool *pool, si_stats_proc *row);
+
+/* Once the pool's apps are loaded (or failed to): ready on the status page, and the recycle turn
+ * given back.  By the first worker through, or the main thread's next look. */
+static void mark_ready(void)
+{
+    if (!server.pool || atomic_exchange(&server.ready, 1) || !server.row)
+        return;
+    /* A successor whose apps failed to load keeps the recycle turn: the processes that still
+     * run the apps that loaded serve on (until it is recycled itself). */
+    if (!note_failure(server.pool, server.row))
+        si_stats_recycle_turn_give(server.spec, server.index);
+    atomic_store(&server.row->state, SI_PROC_READY);
+}
+
 static void *worker(void *unused)
 {
     apr_pool_t *thread_pool;
     apr_pool_create_unmanaged_ex(&thread_pool, NULL, NULL);
     struct timeval tv = {.tv_sec = apr_time_sec(server.io_timeout)};
+    /* No connection before the apps are loaded: a successor would hold the requests it took
+     * for the whole of its start while the other processes were free.  When every process is
+     * starting, connections wait in the socket's backlog instead, for as long. */
+    int started = 0;
+    while (server.pool && !atomic_load(&server.stopping)
+           && !(started = si_pool_wait_started(server.pool, apr_time_from_msec(100))))
+        ;
+    if (started)
+        mark_ready();
     while (!atomic_load(&server.stopping)) {
         int fd = accept4(server.listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
@@ -407,8 +455,8 @@ static void *worker(void *unused)
         }
         atomic_fetch_sub(&server.active, 1);
         apr_uint64_t served = atomic_fetch_add(&server.served, 1) + 1;
-        if (server.recycle_after && served == (apr_uint64_t)server.recycle_after)
-            kill(getpid(), SIGTERM);   /* the main thread's sigwait stops it, saying RECYCLING */
+        if (server.recycle_after && served >= (apr_uint64_t)server.recycle_after)
+            recycle_in_turn();
     }
     atomic_fetch_sub(&server.working, 1);
     apr_pool_destroy(thread_pool);
@@ -436,8 +484,9 @@ static void become_user(void)
     }
 }
 
-/* Why the pool's apps failed to load here, if they did, for the status page of every child. */
-static void note_failure(si_pool *pool, si_stats_proc *row)
+/* Why the pool's apps failed to load here, if they did, for the status page of every child.
+ * 1 if they did. */
+static int note_failure(si_pool *pool, si_stats_proc *row)
 {
     const char *why = pool->spec->probe_failure;
     si_lock(pool->lock);
@@ -453,6 +502,7 @@ static void note_failure(si_pool *pool, si_stats_proc *row)
     }
     apr_cpystrn(row->failure, why ? why : "", sizeof(row->failure));
     si_unlock(pool->lock);
+    return why != NULL;
 }
 
 /* pchild as an MPM makes it for a child: an allocator of its own with a mutex, since every
@@ -515,6 +565,7 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
     apr_pool_t *pchild = make_process_pool(pconf);
     si_runtime_child_init(pchild, s);
     si_pool *pool = si_runtime_pool(spec);
+    server.pool = pool;
 
     server.working = spec->threads;
     server.workers = apr_pcalloc(pchild, spec->threads * sizeof(pthread_t));
@@ -526,7 +577,7 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
             atomic_fetch_sub(&server.working, 1);
         }
 
-    int draining = 0, ready = 0;
+    int draining = 0;
     struct timespec tick = {.tv_nsec = 200 * 1000 * 1000};
     for (;;) {
         int sig = sigtimedwait(&waited, NULL, &tick);
@@ -534,13 +585,8 @@ void si_procserve_main(apr_pool_t *pconf, server_rec *s, si_pool_spec *spec, int
             draining = 1;
         else if (sig > 0 && sig != SIGWINCH)
             break;
-        if (!ready && pool && !si_pool_is_starting(pool)) {
-            ready = 1;
-            if (server.row) {
-                note_failure(pool, server.row);
-                atomic_store(&server.row->state, SI_PROC_READY);
-            }
-        }
+        if (pool && !atomic_load(&server.ready) && !si_pool_is_starting(pool))
+            mark_ready();
         if (draining && atomic_load(&server.active) == 0
             && apr_time_now() - atomic_load(&server.last_active) > SI_DRAIN_IDLE)
             break;

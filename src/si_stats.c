@@ -13,6 +13,8 @@ typedef struct {
     /* Processes loading the pool: 0 is free.  A process that dies leaves its pid for the rest
      * of the generation, which is how the next children learn of it. */
     _Atomic pid_t loader[SI_LOADERS];
+    /* A process pool's recycle turn: 1 + the index of the process being replaced, or 0. */
+    _Atomic int recycling;
 } si_stats_row;
 
 /* Set in the parent before the children fork, so every child maps the same segment. */
@@ -94,6 +96,25 @@ void si_stats_loading(const si_pool_spec *spec, int on)
         if (atomic_compare_exchange_strong(&row->loader[i], &expected, on ? self : 0) && on)
             return;
     }
+}
+
+int si_stats_recycle_turn_take(const si_pool_spec *spec, int index, int *holder)
+{
+    si_stats_row *row = row_of(spec);
+    int expected = 0;
+    if (!row || atomic_compare_exchange_strong(&row->recycling, &expected, index + 1)
+        || expected == index + 1)   /* another of this process's workers took it */
+        return 1;
+    *holder = expected - 1;
+    return 0;
+}
+
+void si_stats_recycle_turn_give(const si_pool_spec *spec, int index)
+{
+    si_stats_row *row = row_of(spec);
+    int expected = index + 1;
+    if (row)
+        atomic_compare_exchange_strong(&row->recycling, &expected, 0);
 }
 
 void si_stats_forget(void)

@@ -10,6 +10,8 @@
  * probe's cache said) are noticed by the children the parent starts after them, which then
  * leave the pool alone: a crash loop that would take every virtual host down becomes a couple
  * of crashes and one failed pool, until the next restart (a new segment) tries again.
+ *
+ * A process pool's processes also keep their state there, and take turns at recycling.
  */
 #ifndef SI_STATS_H
 #define SI_STATS_H
@@ -84,5 +86,13 @@ typedef struct {
 
 /* Process `index` of a process pool, or NULL (no segment, or not a process pool). */
 si_stats_proc *si_stats_process(const si_pool_spec *spec, int index);
+
+/* A process pool's processes serve equal shares, so with max-requests they would all be due,
+ * and all be down while their successors start, at the same moment.  They take turns instead:
+ * a process that is due takes its pool's turn (1: it may go, and holds the turn) or serves on
+ * (0, *holder: the index of the process whose successor is starting).  The successor gives the
+ * turn back once it serves with its apps loaded.  Without the segment every process may go. */
+int si_stats_recycle_turn_take(const si_pool_spec *spec, int index, int *holder);
+void si_stats_recycle_turn_give(const si_pool_spec *spec, int index);
 
 #endif

@@ -7,14 +7,15 @@ import pwd
 import re
 import signal
 import sys
+import threading
 import time
 
 import pytest
 import requests
 
 from conftest import scratch_dir
-from harness import (GRANT_APPS as DIRECTORY, PRELOAD, curl_speaks_http2, read_streamed,
-                     running)
+from harness import (GRANT_APPS as DIRECTORY, PRELOAD, curl_speaks_http2, eventually,
+                     read_streamed, running)
 from httpd_conf import BASE_MODULES
 import test_app_threads as app_threads
 
@@ -27,6 +28,14 @@ def peak_rss_mib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0
+
+
+def catches_sigchld(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGCHLD - 1)))
+    return False
 
 
 def pool_pids(httpd, path="/p/", tries=40):
@@ -173,6 +182,13 @@ SubinterpScriptAlias /small {apps}/echo.py pool=procs
             codes = list(ex.map(lambda i: httpd.get("/p/?%d" % i).status_code, range(400)))
         assert codes == [200] * 400
 
+    def test_only_apaches_parent_catches_sigchld(self, httpd):
+        """So that its wait between reaps ends when a process ends, and the successor starts
+        at once rather than up to a second later; its children keep the default."""
+        assert catches_sigchld(httpd.proc.pid)
+        children = httpd.children()
+        assert len(children) >= 3 and not any(catches_sigchld(pid) for pid in children)
+
     def test_apaches_children_hold_no_python_interpreter(self, httpd):
         # Only the in-child pool's child says SI0200 with "1 pool(s)"; the pool's processes
         # run their own pool and say so as processes of it.
@@ -289,6 +305,112 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
             pids.append(r.json()["pid"])
         assert len(set(pids)) >= 3
         httpd.wait_log(r"SI0702: pool procs process 0 .* ended after max-requests=5")
+
+
+class TestProcessesRecycleInTurn:
+    """Processes that serve equal shares reach max-requests together.  They take turns: one is
+    replaced while the others serve on, and its successor takes no request before its app is
+    imported (slow_import.py: 4 s), so no request waits for an import."""
+    CONFIG = DIRECTORY + """
+SubinterpPool procs processes=2 threads=2 max-requests=6
+SubinterpScriptAlias /slow {apps}/slow_import.py pool=procs
+<Location /subinterp-status>
+    SetHandler subinterp-status
+</Location>
+"""
+    @staticmethod
+    def states(httpd):
+        page = httpd.get("/subinterp-status?json").json()
+        return [p["state"] for p in page["process_pools"][0]["processes"]]
+
+    def test_one_at_a_time_and_no_request_waits_for_an_import(self, httpd):
+        deadline = time.monotonic() + 60
+        while self.states(httpd) != ["ready", "ready"]:
+            assert time.monotonic() < deadline, "the processes did not start"
+            time.sleep(0.1)
+        samples, stop = [], threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                samples.append(self.states(httpd))
+                time.sleep(0.05)
+
+        def one(_):
+            began = time.monotonic()
+            status = httpd.get("/slow").status_code
+            return status, time.monotonic() - began
+
+        recycled = r"SI0702: pool procs process %d .* ended after max-requests=6"
+        results = []
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as ex:
+                while not (httpd.wait_log(recycled % 0, 0) and httpd.wait_log(recycled % 1, 0)):
+                    assert time.monotonic() < deadline, "both processes were not recycled"
+                    batch = list(ex.map(one, range(8)))
+                    results += batch
+                    # A request that a starting process took would wait out its 4 s import.
+                    slowest = max(t for _, t in batch)
+                    assert slowest < 3, "a request waited %.1f s: a process took it while " \
+                                        "importing" % slowest
+        finally:
+            stop.set()
+            poller.join()
+        assert [s for s, _ in results] == [200] * len(results)
+        assert all("ready" in s for s in samples), [s for s in samples if "ready" not in s]
+
+
+BROKEN_DEPLOY_CONFIG = """
+SubinterpPool procs processes=2 threads=2 max-requests=6 python-path={root}/app
+SubinterpScriptAlias /p {root}/app/deployed.py pool=procs
+<Directory "{root}/app">
+    Require all granted
+</Directory>
+<Location /subinterp-status>
+    SetHandler subinterp-status
+</Location>
+"""
+
+
+def test_a_successor_that_cannot_load_its_app_keeps_the_other_processes_serving():
+    """A deployment broke the app: the first process recycled loads nothing, and the others,
+    still running the app they loaded, serve on past max-requests instead of following it."""
+    root = scratch_dir("broken-deploy")
+    app = os.path.join(root, "app")
+    os.makedirs(app)
+    for path in (root, app):
+        os.chmod(path, 0o755)
+    with open(os.path.join(app, "deployed.py"), "w") as f:
+        f.write("import os\nimport dependency\n\n\ndef application(environ, start_response):\n"
+                "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                "    return [str(os.getpid()).encode()]\n")
+    with open(os.path.join(app, "dependency.py"), "w") as f:
+        f.write("")
+    expected = [r"SI0301: pool procs .*deployed\.py", r"RuntimeError: broken deployment"]
+    with running(root, BROKEN_DEPLOY_CONFIG, expected) as httpd:
+        def states():
+            page = httpd.get("/subinterp-status?json").json()
+            return [p["state"] for p in page["process_pools"][0]["processes"]]
+        assert eventually(states, ["ready", "ready"], timeout=30) == ["ready", "ready"]
+        with open(os.path.join(app, "dependency.py"), "w") as f:
+            f.write("raise RuntimeError('broken deployment')\n")
+        recycled = r"SI0702: pool procs process (\d) .* ended after max-requests=6"
+        for _ in range(20):   # more than both processes' max-requests together
+            httpd.get("/p/")
+        first = httpd.wait_log(recycled, 30)
+        assert first, "no process was recycled"
+        broken = int(first.group(1))
+        healthy = 1 - broken
+        assert eventually(lambda: states()[broken], "failed", timeout=30) == "failed"
+        answers = [httpd.get("/p/") for _ in range(30)]
+        served_by_healthy = [r for r in answers if r.status_code == 200]
+        assert len(served_by_healthy) > 6, [r.status_code for r in answers]
+        assert {r.status_code for r in answers} <= {200, 500}
+        assert httpd.wait_log(r"SI0707: pool procs process %d .* it serves on until the "
+                              r"successor of process %d" % (healthy, broken), 5)
+        assert not re.search(r"SI0702: pool procs process %d " % healthy, httpd.log_text())
+        assert states()[healthy] == "ready"
 
 
 class TestGracefulRestartUnderLoad:

@@ -25,6 +25,9 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--before-options", default="", help="more SubinterpPool options")
     parser.add_argument("--after-options", default="", help="more SubinterpPool options")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="a process pool of this many processes (make bench's process pool "
+                             "contender) instead of own xN in one child")
     parser.add_argument("--debian", action="store_true",
                         help="the default pool under Debian's stock mpm_event.conf (make bench's "
                              "Debian contender) instead of own xN in one child")
@@ -37,6 +40,7 @@ def main():
                                        ("after", args.after, args.after_options)):
             run.MODULE = os.path.abspath(module)
             server = run.Server(label, "subinterp", ("debian", 0) if args.debian
+                                else ("processes", args.processes) if args.processes
                                 else ("own", args.interpreters))
             server.pool_options = options
             server.start()
@@ -54,7 +58,9 @@ def main():
     print("median before %.1f, after %.1f req/s: after/before = %.3f; p99 before %.2f, after "
           "%.2f ms: before/after = %.3f (%s, %s, %d rounds of %d s)" % (
               before, after, after / before, p99_before, p99_after, p99_before / p99_after,
-              args.workload, "Debian stock MPM" if args.debian else "own x%d" % args.interpreters,
+              args.workload, "Debian stock MPM" if args.debian
+              else "process pool x%d" % args.processes if args.processes
+              else "own x%d" % args.interpreters,
               args.rounds, args.duration))
 
 
