@@ -6,8 +6,9 @@
  * the socket open, so connections wait in its backlog while a process restarts.  A process that
  * dies is replaced, at once the first time and then with a backoff; one that exits after
  * max-requests is replaced at once (the processes take turns to: si_stats.h).  While there are
- * process pools the parent catches SIGCHLD, so that it reaps, and forks the successor, at once.  At a restart the old processes keep serving the old
- * generation's children on the old socket until they have been idle a while, then exit.
+ * process pools the parent catches SIGCHLD, so that it reaps, and forks the successor, at once.
+ * At a restart the old processes keep serving the old generation's children on the old socket
+ * until they have been idle a while, then exit.
  */
 #ifndef SI_PROCPOOL_H
 #define SI_PROCPOOL_H
