@@ -318,6 +318,7 @@ SubinterpScriptAlias /slow {apps}/slow_import.py pool=procs
     SetHandler subinterp-status
 </Location>
 """
+
     @staticmethod
     def states(httpd):
         page = httpd.get("/subinterp-status?json").json()
