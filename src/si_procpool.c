@@ -124,11 +124,16 @@ static void reap_promptly(void)
     sigchld_caught = sigaction(SIGCHLD, &sa, &sigchld_before) == 0;
 }
 
-void si_procpool_child_init(void)
+static void restore_sigchld(void)
 {
     if (sigchld_caught)
         sigaction(SIGCHLD, &sigchld_before, NULL);
     sigchld_caught = 0;
+}
+
+void si_procpool_child_init(void)
+{
+    restore_sigchld();
 }
 
 
@@ -323,7 +328,7 @@ static apr_status_t hand_over(void *data)
         }
     }
     procs = NULL;
-    si_procpool_child_init();   /* the next generation sets it again if it has process pools */
+    restore_sigchld();   /* the next generation sets it again if it has process pools */
     return APR_SUCCESS;
 }
 

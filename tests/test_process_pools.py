@@ -38,6 +38,12 @@ def catches_sigchld(pid):
     return False
 
 
+def process_states(httpd):
+    """The state of each process of the (only) process pool, from the status page."""
+    page = httpd.get("/subinterp-status?json").json()
+    return [p["state"] for p in page["process_pools"][0]["processes"]]
+
+
 def pool_pids(httpd, path="/p/", tries=40):
     """The pids of the processes that answer path, asked concurrently."""
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
@@ -319,21 +325,16 @@ SubinterpScriptAlias /slow {apps}/slow_import.py pool=procs
 </Location>
 """
 
-    @staticmethod
-    def states(httpd):
-        page = httpd.get("/subinterp-status?json").json()
-        return [p["state"] for p in page["process_pools"][0]["processes"]]
-
     def test_one_at_a_time_and_no_request_waits_for_an_import(self, httpd):
         deadline = time.monotonic() + 60
-        while self.states(httpd) != ["ready", "ready"]:
+        while process_states(httpd) != ["ready", "ready"]:
             assert time.monotonic() < deadline, "the processes did not start"
             time.sleep(0.1)
         samples, stop = [], threading.Event()
 
         def poll():
             while not stop.is_set():
-                samples.append(self.states(httpd))
+                samples.append(process_states(httpd))
                 time.sleep(0.05)
 
         def one(_):
@@ -391,8 +392,8 @@ def test_a_successor_that_cannot_load_its_app_keeps_the_other_processes_serving(
     expected = [r"SI0301: pool procs .*deployed\.py", r"RuntimeError: broken deployment"]
     with running(root, BROKEN_DEPLOY_CONFIG, expected) as httpd:
         def states():
-            page = httpd.get("/subinterp-status?json").json()
-            return [p["state"] for p in page["process_pools"][0]["processes"]]
+            return process_states(httpd)
+
         assert eventually(states, ["ready", "ready"], timeout=30) == ["ready", "ready"]
         with open(os.path.join(app, "dependency.py"), "w") as f:
             f.write("raise RuntimeError('broken deployment')\n")

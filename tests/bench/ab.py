@@ -33,15 +33,19 @@ def main():
                              "Debian contender) instead of own xN in one child")
     args = parser.parse_args()
     path, script = run.WORKLOADS[args.workload]
+    if args.debian:
+        contender, shape = ("debian", 0), "Debian stock MPM"
+    elif args.processes:
+        contender, shape = ("processes", args.processes), "process pool x%d" % args.processes
+    else:
+        contender, shape = ("own", args.interpreters), "own x%d" % args.interpreters
     results = {"before": [], "after": []}
     p99 = {"before": [], "after": []}
     for _ in range(args.rounds):
         for label, module, options in (("before", args.before, args.before_options),
                                        ("after", args.after, args.after_options)):
             run.MODULE = os.path.abspath(module)
-            server = run.Server(label, "subinterp", ("debian", 0) if args.debian
-                                else ("processes", args.processes) if args.processes
-                                else ("own", args.interpreters))
+            server = run.Server(label, "subinterp", contender)
             server.pool_options = options
             server.start()
             try:
@@ -58,10 +62,7 @@ def main():
     print("median before %.1f, after %.1f req/s: after/before = %.3f; p99 before %.2f, after "
           "%.2f ms: before/after = %.3f (%s, %s, %d rounds of %d s)" % (
               before, after, after / before, p99_before, p99_after, p99_before / p99_after,
-              args.workload, "Debian stock MPM" if args.debian
-              else "process pool x%d" % args.processes if args.processes
-              else "own x%d" % args.interpreters,
-              args.rounds, args.duration))
+              args.workload, shape, args.rounds, args.duration))
 
 
 if __name__ == "__main__":

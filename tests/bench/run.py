@@ -287,8 +287,9 @@ def h2_contenders(selected):
            Server("C handler (ceiling)", "ceiling", h2=True)]
     # Flask only for the two that stand beside others in no hello target, to keep make bench
     # near 15 min.
-    for c in out[1:2] + out[3:4]:
-        c.only = ("h2-flask",)
+    for c in out:
+        if c.param in (("default", 0), "per-interpreter-gil"):
+            c.only = ("h2-flask",)
     return [c for c in out if not selected or any(s in c.name for s in selected)]
 
 
