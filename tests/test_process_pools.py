@@ -438,6 +438,18 @@ SubinterpScriptAlias /p {apps}/procinfo.py pool=procs
         assert len(codes) > 100 and set(codes) == {200}
         assert httpd.get("/p/").status_code == 200
 
+    def test_after_it_only_the_parent_still_catches_sigchld(self, httpd):
+        """The old generation's cleanup puts SIGCHLD back and the new one takes it again:
+        the parent catches it, and the children forked on either side of the restart do not."""
+        old = pool_pids(httpd, tries=16)
+        httpd.graceful()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not pool_pids(httpd, tries=8).isdisjoint(old):
+            time.sleep(0.2)
+        assert pool_pids(httpd, tries=8).isdisjoint(old), "no new processes serve"
+        assert catches_sigchld(httpd.proc.pid)
+        assert not any(catches_sigchld(pid) for pid in httpd.children())
+
     def test_the_new_socket_outlives_the_old_processes(self, httpd):
         sockets = os.path.join(httpd.root, "subinterp-sockets")
         before = set(os.listdir(sockets))
